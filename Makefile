@@ -1,0 +1,47 @@
+# Two commands for a new user: `make run` and `make test`. Everything else is their steps.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test install js chromium migrate demo lint bench
+
+$(BIN)/caregraph: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(BIN)/caregraph
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# GraphiQL's assets come from npm; without npm the API still serves and the page says so.
+js:
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory node_modules/.package-lock.json; \
+	else echo "npm not found: GraphiQL stays off, POST /graphql works (install Node.js + npm for it)"; fi
+
+chromium:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+migrate: install
+	$(BIN)/caregraph migrate
+
+demo: migrate
+	$(BIN)/caregraph demo
+
+run: install js demo
+	$(BIN)/caregraph serve
+
+test: install node_modules/.package-lock.json chromium
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/me_conversations.py

@@ -1,0 +1,14 @@
+"""The domain services of every subgraph, built once per process by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.messaging.service import MessagingService
+from domain.users.service import UserService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    users: UserService
+    messaging: MessagingService

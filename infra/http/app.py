@@ -1,0 +1,64 @@
+"""The Starlette application: /graphql (HTTP and WebSocket), GraphiQL assets, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+
+from infra.container import Runtime
+from infra.http.graphiql import graphiql_assets_app
+from infra.http.requests import RequestContextMiddleware
+from infra.http.view import GraphQLView
+from schema.documents import Limits
+from schema.executable import executable_schema
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    """The ASGI app for one process: the composed graph, or ``settings.subgraph`` alone."""
+    settings = runtime.settings
+    schema = executable_schema(
+        limits=Limits(
+            max_depth=settings.max_query_depth,
+            max_tokens=settings.max_query_tokens,
+            max_aliases=settings.max_aliases,
+        ),
+        subgraph=settings.subgraph,
+    )
+    view = GraphQLView(schema, services=runtime.services, node_modules=settings.node_modules)
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> JSONResponse:
+        checks = await runtime.ready()
+        ready = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await runtime.broker.start()
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    return Starlette(
+        routes=[
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+            Mount("/graphiql", app=graphiql_assets_app(settings.node_modules)),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        middleware=[Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)],
+        lifespan=lifespan,
+    )

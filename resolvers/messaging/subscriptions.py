@@ -1,0 +1,22 @@
+"""Live paths of the messaging subgraph."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from domain.messaging.models import Message
+from resolvers.messaging.queries import message_seq
+
+if TYPE_CHECKING:
+    from schema.context import Context
+
+
+async def message_added(
+    context: Context, *, conversation_id: str, after: str | None
+) -> AsyncIterator[Message]:
+    stream = context.services.messaging.stream(
+        context.principal, conversation_id=conversation_id, after=message_seq(after, field="after")
+    )
+    async for message in stream:
+        yield message
