@@ -239,9 +239,9 @@ def start_server(env: dict[str, str], log_path: Path, *args: str) -> LiveServer:
     port = free_port()
     env = {**env, "CAREGRAPH_HOST": "127.0.0.1", "CAREGRAPH_PORT": str(port)}
     subprocess.run([str(BIN / "caregraph"), "migrate"], env=env, check=True, capture_output=True)
-    log = log_path.open("wb")
-    process = subprocess.Popen([str(BIN / "caregraph"), "serve", *args], env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen([str(BIN / "caregraph"), "serve", *args], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
     server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
