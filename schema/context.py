@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import strawberry
-from aiodataloader import DataLoader
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -14,7 +13,10 @@ from starlette.websockets import WebSocket
 from domain.principal import Principal
 from domain.services import Services
 
-LoaderT = TypeVar("LoaderT", bound=DataLoader[Any, Any])
+if TYPE_CHECKING:
+    from resolvers.loading import ContextLoader
+
+LoaderT = TypeVar("LoaderT", bound="ContextLoader[Any, Any]")
 
 
 @dataclass
@@ -39,9 +41,9 @@ class Context:
         """The request's instance of a loader class, created on first use."""
         found = self._loaders.get(kind)
         if found is None:
-            found = kind(self, cache=self.cache_loaders)  # type: ignore[call-arg]
+            found = kind(self, cache=self.cache_loaders)
             self._loaders[kind] = found
-        return found  # type: ignore[no-any-return]
+        return found
 
 
 Info = strawberry.Info[Context, None]

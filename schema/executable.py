@@ -7,7 +7,7 @@ import strawberry
 from schema.composition import ComposedSchema
 from schema.documents import DocumentCache, Limits, document_cache_extension
 from schema.errors import ErrorPolicy
-from schema.subgraph import SubgraphSpec, build_subgraph_schema
+from schema.subgraph import FEDERATION_VERSION, SubgraphSpec, build_subgraph_schema
 from schema.subgraphs import SUBGRAPHS, by_name
 
 
@@ -38,5 +38,5 @@ def executable_schema(*, limits: Limits | None = None, subgraph: str = "") -> st
         subscription=spec.subscription,
         types=list(spec.types),
         extensions=extensions,
-        federation_version="2.11",
+        federation_version=FEDERATION_VERSION,
     )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import strawberry
 
-FEDERATION_VERSION = "2.11"
+FEDERATION_VERSION: Final = "2.11"
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,14 @@ from datetime import datetime
 
 import strawberry
 
-from domain import principal
+from domain.principal import Role
 from domain.users import models
 from resolvers.users import mutations, queries, references
 from schema.context import Info
 from schema.pagination import Connection
 from schema.subgraph import SubgraphSpec
 
-Role = strawberry.enum(principal.Role, description="What a user may do.")
+strawberry.enum(Role, description="What a user may do.")
 
 
 @strawberry.type

@@ -201,3 +201,32 @@ async def test_bad_message_bodies_and_cursors_are_refused(api: Api) -> None:
         assert code == "BAD_USER_INPUT"
     assert await api.error_code(MESSAGES, {"id": conversation_id, "first": 1000},
                                 token=patient.token) == "BAD_USER_INPUT"
+
+
+async def test_reads_and_writes_are_audited_with_the_request_id(api: Api) -> None:
+    from infra.db.tables import audit_events
+
+    patient = await make_person(api)
+    doctor = await make_person(api, Role.DOCTOR)
+    conversation_id = await start(api, patient, doctor)
+    response = await api.client.post(
+        "/graphql",
+        json={"query": SEND, "variables": {"conversation": conversation_id, "body": "audited"}},
+        headers={"Authorization": f"Bearer {patient.token}", "X-Request-ID": "audit-send-1"},
+    )
+    message_id = response.json()["data"]["sendMessage"]["id"]
+    await api.client.post(
+        "/graphql",
+        json={"query": MESSAGES, "variables": {"id": conversation_id}},
+        headers={"Authorization": f"Bearer {doctor.token}", "X-Request-ID": "audit-read-1"},
+    )
+    async with api.runtime.engine.connect() as conn:
+        rows = (await conn.execute(
+            select(audit_events.c.actor_id, audit_events.c.action, audit_events.c.record_id)
+            .where(audit_events.c.request_id.in_(["audit-send-1", "audit-read-1"]))
+            .order_by(audit_events.c.id)
+        )).all()
+    assert [tuple(r) for r in rows] == [
+        (patient.id, "message.send", message_id),
+        (doctor.id, "message.read", conversation_id),
+    ]
