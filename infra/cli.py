@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from domain.errors import DomainError
 from domain.principal import Role
@@ -70,7 +73,10 @@ async def _demo(settings: Settings) -> None:
 
 
 async def _create_user(settings: Settings, args: argparse.Namespace) -> int:
-    password = sys.stdin.readline().rstrip("\n")
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
     runtime = build_runtime(settings)
     try:
         user = await runtime.services.users.create_user(
@@ -83,6 +89,10 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> int:
         )
     except DomainError as error:
         print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    except (OperationalError, ProgrammingError):
+        print("error: the database has no tables yet; run `caregraph migrate` first",
+              file=sys.stderr)
         return 1
     finally:
         await runtime.close()

@@ -111,9 +111,15 @@ class UserService:
         actor_id: str | None = None,
         request_id: str = "",
     ) -> User:
-        """Create an account. Used by sign-up, by the operator CLI and by the demo loader."""
+        """Create an account. Used by sign-up, by the operator CLI and by the demo loader.
+
+        ``password=None`` makes an account that cannot sign in with a password; an empty
+        string is a password like any other, and too short.
+        """
         email = normalize_email(email)
-        password_hash = self._hasher.hash(check_password(password)) if password else None
+        password_hash = (
+            self._hasher.hash(check_password(password)) if password is not None else None
+        )
         profile = None
         if role is Role.DOCTOR:
             profile = DoctorProfile(
@@ -140,10 +146,10 @@ class UserService:
 
     async def sign_in(self, *, email: str, password: str, request_id: str = "") -> Session:
         found = await self._users.credentials(email.strip().lower())
-        if found is None or found[1] is None:
+        user, password_hash = found if found is not None else (None, None)
+        if user is None or password_hash is None:
             self._hasher.verify(self._dummy_hash, password)
             raise unauthenticated(INVALID_CREDENTIALS)
-        user, password_hash = found
         if not self._hasher.verify(password_hash, password):
             await self._log(user.id, "session.sign_in_failed", user.id, request_id)
             raise unauthenticated(INVALID_CREDENTIALS)
@@ -158,7 +164,12 @@ class UserService:
         """Rotate a refresh token. Presenting a rotated token again ends its whole family."""
         now = self._clock()
         stored = await self._refresh_tokens.by_hash(hash_refresh_token(refresh_token))
-        if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+        if stored is None or stored.expires_at <= now:
+            raise unauthenticated("This session has ended; sign in again")
+        if stored.revoked_at is not None or await self._refresh_tokens.family_revoked(
+            stored.family_id
+        ):
+            await self._refresh_tokens.revoke_family(stored.family_id, now)
             raise unauthenticated("This session has ended; sign in again")
         if stored.used_at is not None or not await self._refresh_tokens.mark_used(stored.id, now):
             await self._refresh_tokens.revoke_family(stored.family_id, now)
@@ -191,12 +202,14 @@ class UserService:
         return Principal(user_id=user.id, role=user.role, request_id=request_id)
 
     async def _provision_external(self, subject: str, email: str | None) -> User:
-        if not email:
-            raise unauthenticated("The identity provider's token carries no email")
+        try:
+            address = normalize_email(email or "")
+        except DomainError:
+            raise unauthenticated("The identity provider's token carries no valid email") from None
         user = User(
             id=str(uuid.uuid4()),
-            email=normalize_email(email),
-            display_name=email.split("@", 1)[0][:MAX_NAME] or "Patient",
+            email=address,
+            display_name=address.split("@", 1)[0][:MAX_NAME] or "Patient",
             role=Role.PATIENT,
             created_at=self._clock(),
             external_subject=subject,
@@ -207,7 +220,9 @@ class UserService:
             # Two first requests raced, or the address has a local account: link by subject only.
             existing = await self._users.by_external_subject(subject)
             if existing is None:
-                raise unauthenticated("An account with this email exists; sign in with it")
+                raise unauthenticated(
+                    "An account with this email exists; sign in with it"
+                ) from None
             return existing
         return user
 
@@ -229,10 +244,13 @@ class UserService:
 
     # ---- reading
 
-    async def get_users(self, viewer: Principal | None, user_ids: Sequence[str]) -> list[User | None]:
+    async def get_users(
+        self, viewer: Principal | None, user_ids: Sequence[str]
+    ) -> list[User | None]:
         """Users in the order asked; None where the record is absent or not the viewer's to see."""
         who = require(viewer)
-        found = {user.id: user for user in await self._users.get_many(list(dict.fromkeys(user_ids)))}
+        rows = await self._users.get_many(list(dict.fromkeys(user_ids)))
+        found = {user.id: user for user in rows}
         undecided = [
             uid for uid, user in found.items() if not self._visible_without_relation(who, user)
         ]
@@ -307,7 +325,7 @@ class UserService:
                     raise bad_input(f"bio has at most {MAX_BIO} characters", field="bio")
                 profile = replace(profile, bio=bio.strip() or None)
             user = replace(user, doctor_profile=profile)
-        await self._users.save(user)
+        await self._users.save_profile(user)
         await self._log(who.user_id, "user.update_profile", user.id, who.request_id)
         return user
 
@@ -320,7 +338,7 @@ class UserService:
         if role is Role.DOCTOR and profile is None:
             profile = DoctorProfile(specialty=DEFAULT_SPECIALTY)
         user = replace(user, role=role, doctor_profile=profile if role is Role.DOCTOR else None)
-        await self._users.save(user)
+        await self._users.set_role(user)
         await self._log(admin.user_id, f"user.set_role:{role.value}", user.id, admin.request_id)
         return user
 
@@ -329,7 +347,7 @@ class UserService:
         if user_id == admin.user_id:
             raise forbidden("An admin cannot disable their own account")
         user = replace(await self.get_user(admin, user_id), disabled=True)
-        await self._users.save(user)
+        await self._users.disable(user.id)
         await self._refresh_tokens.revoke_user(user.id, self._clock())
         await self._log(admin.user_id, "user.disable", user.id, admin.request_id)
         return user

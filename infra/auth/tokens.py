@@ -20,16 +20,36 @@ LEEWAY = timedelta(seconds=30)
 
 
 def load_or_create_secret(data_dir: Path) -> bytes:
-    """The HS256 secret: created once, on first run, readable by the owner alone."""
+    """The HS256 secret: created once, on first run, readable by the owner alone.
+
+    The secret is written to a private temporary file that is then hard-linked into place, so
+    that processes starting together on one data directory never read a half-written file:
+    the first link wins and every process uses its secret.
+    """
     path = data_dir / SECRET_FILE
     data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
+    if path.exists():
+        return _read_secret(path)
     secret = secrets.token_urlsafe(48).encode()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secret)
+    draft = data_dir / f".{SECRET_FILE}.{secrets.token_hex(8)}"
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secret)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(draft, path)
+    except FileExistsError:
+        return _read_secret(path)
+    finally:
+        draft.unlink(missing_ok=True)
+    return secret
+
+
+def _read_secret(path: Path) -> bytes:
+    secret = path.read_bytes().strip()
+    if not secret:
+        raise ValueError(f"{path} is empty; delete it to have a new secret generated")
     return secret
 
 
@@ -78,10 +98,11 @@ class JwtCodec:
             theirs = self._decode(token, self._supabase, "HS256")
             if theirs is not None and theirs.get("aud") == "authenticated":
                 self._check_times(theirs, now)
+                email = theirs.get("email")
                 return AccessClaims(
                     subject=str(theirs["sub"]),
                     issuer=str(theirs.get("iss", "supabase")),
-                    email=theirs.get("email"),
+                    email=email if isinstance(email, str) else None,
                     external=True,
                 )
         raise unauthenticated("Invalid access token")

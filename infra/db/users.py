@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy import and_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -86,11 +86,29 @@ class SqlUserRepository:
             ).first()
         return _user(row) if row else None
 
-    async def save(self, user: User) -> None:
+    async def save_profile(self, user: User) -> None:
+        values: dict[str, Any] = {"display_name": user.display_name}
+        if user.doctor_profile is not None:
+            values.update(specialty=user.doctor_profile.specialty, bio=user.doctor_profile.bio)
+        await self._update(user.id, values)
+
+    async def set_role(self, user: User) -> None:
+        profile = user.doctor_profile
+        await self._update(
+            user.id,
+            {
+                "role": user.role.value,
+                "specialty": profile.specialty if profile else None,
+                "bio": profile.bio if profile else None,
+            },
+        )
+
+    async def disable(self, user_id: str) -> None:
+        await self._update(user_id, {"disabled": True})
+
+    async def _update(self, user_id: str, values: dict[str, Any]) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(
-                update(users).where(users.c.id == user.id).values(**_user_values(user))
-            )
+            await conn.execute(update(users).where(users.c.id == user_id).values(**values))
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         async with self._engine.begin() as conn:
@@ -178,6 +196,18 @@ class SqlRefreshTokenRepository:
     async def revoke_family(self, family_id: str, at: datetime) -> int:
         return await self._revoke(refresh_tokens.c.family_id == family_id, at)
 
+    async def family_revoked(self, family_id: str) -> bool:
+        async with self._engine.connect() as conn:
+            found = await conn.scalar(
+                select(refresh_tokens.c.id)
+                .where(
+                    refresh_tokens.c.family_id == family_id,
+                    refresh_tokens.c.revoked_at.is_not(None),
+                )
+                .limit(1)
+            )
+        return found is not None
+
     async def revoke_user(self, user_id: str, at: datetime) -> int:
         return await self._revoke(refresh_tokens.c.user_id == user_id, at)
 
@@ -185,7 +215,7 @@ class SqlRefreshTokenRepository:
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(refresh_tokens)
-                .where(and_(condition, or_(refresh_tokens.c.revoked_at.is_(None))))
+                .where(and_(condition, refresh_tokens.c.revoked_at.is_(None)))
                 .values(revoked_at=at)
             )
             return int(result.rowcount)
