@@ -61,7 +61,10 @@ class Conversation:
 
     @strawberry.field
     async def participants(self, info: Info) -> list[User]:
-        return [User(id=strawberry.ID(uid)) for uid in await queries.participant_ids(info.context, self.id)]
+        return [
+            User(id=strawberry.ID(uid))
+            for uid in await queries.participant_ids(info.context, self.id)
+        ]
 
     @strawberry.field(description="Messages from others after the caller's read marker.")
     async def unread_count(self, info: Info) -> int:
@@ -77,7 +80,11 @@ class Conversation:
         before: str | None = None,
     ) -> Connection[Message]:
         page = await queries.messages(
-            info.context, conversation_id=self.id, first=first, after=after, last=last,
+            info.context,
+            conversation_id=self.id,
+            first=first,
+            after=after,
+            last=last,
             before=before,
         )
         nodes = [Message.from_domain(m) for m in page.messages]
@@ -115,7 +122,9 @@ class Message:
 
     @strawberry.field
     async def conversation(self, info: Info) -> Conversation:
-        return Conversation.from_domain(await queries.conversation(info.context, self.conversation_id))
+        return Conversation.from_domain(
+            await queries.conversation(info.context, self.conversation_id)
+        )
 
     @strawberry.field
     def sender(self) -> User:

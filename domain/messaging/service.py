@@ -166,17 +166,24 @@ class MessagingService:
         who = await self._participant(viewer, conversation_id)
         if last is not None:
             rows = await self._repo.messages(
-                conversation_id, after_seq=after, before_seq=before, limit=last + 1,
+                conversation_id,
+                after_seq=after,
+                before_seq=before,
+                limit=last + 1,
                 newest_first=True,
             )
             page = list(reversed(rows[:last]))
-            result = MessagePage(page, has_next_page=before is not None, has_previous_page=len(rows) > last)
+            result = MessagePage(
+                page, has_next_page=before is not None, has_previous_page=len(rows) > last
+            )
         else:
             size = first if first is not None else 50
             rows = await self._repo.messages(
                 conversation_id, after_seq=after, before_seq=before, limit=size + 1
             )
-            result = MessagePage(rows[:size], has_next_page=len(rows) > size, has_previous_page=after is not None)
+            result = MessagePage(
+                rows[:size], has_next_page=len(rows) > size, has_previous_page=after is not None
+            )
         await self._log(who, "message.read", conversation_id, record_type="Conversation")
         return result
 
@@ -192,7 +199,9 @@ class MessagingService:
         who = await self._participant(viewer, conversation_id)
         await self._log(who, "message.subscribe", conversation_id, record_type="Conversation")
         async with self._bus.subscribe(events.topic(conversation_id)) as feed:
-            last = after if after is not None else (await self._conversation(conversation_id)).last_seq
+            if after is None:
+                after = (await self._conversation(conversation_id)).last_seq
+            last = after
             async for message in self._catch_up(conversation_id, last):
                 last = message.seq
                 yield message

@@ -25,6 +25,11 @@ class Feed:
         except asyncio.QueueFull:
             self._overflowed = True
 
+    @property
+    def pending(self) -> int:
+        """Events waiting to be read."""
+        return self._queue.qsize()
+
     async def __aiter__(self) -> AsyncIterator[bytes | None]:
         while True:
             if self._overflowed and self._queue.empty():

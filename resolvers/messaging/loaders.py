@@ -10,9 +10,7 @@ from resolvers.loading import ContextLoader
 
 class ConversationByIdLoader(ContextLoader[str, Conversation | None]):
     async def batch_load_fn(self, keys: Sequence[str]) -> list[Conversation | None]:
-        return await self.context.services.messaging.get_conversations(
-            self.context.principal, keys
-        )
+        return await self.context.services.messaging.get_conversations(self.context.principal, keys)
 
 
 class ParticipantIdsByConversationLoader(ContextLoader[str, list[str]]):
