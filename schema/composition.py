@@ -47,6 +47,8 @@ ROOTS = ("Query", "Mutation", "Subscription")
 FEDERATION_ROOT_FIELDS = frozenset({"_service", "_entities"})
 REPRESENTATIONS = "__caregraph_representations__"
 
+_Declarations = dict[str, list[tuple["_Part", GraphQLField]]]
+
 
 class CompositionError(Exception):
     """Subgraphs that cannot be composed; raised at start-up, never at request time."""
@@ -165,9 +167,10 @@ class _Composer:
             )
         if isinstance(first, GraphQLInterfaceType):
             self._require_identical(name, parts, self._field_shapes)
+            interface_fields = self._declarations(name, parts)
             return GraphQLInterfaceType(
                 name,
-                fields=lambda: self._fields(name, parts),
+                fields=lambda: self._fields(parts, interface_fields),
                 resolve_type=first.resolve_type,
                 description=first.description,
             )
@@ -177,9 +180,10 @@ class _Composer:
             self._require_identical(name, parts, self._field_shapes)
         checks = [p.type.is_type_of for p in parts if isinstance(p.type, GraphQLObjectType)]
         type_checks = [check for check in checks if check is not None]
+        object_fields = self._declarations(name, parts)
         return GraphQLObjectType(
             name,
-            fields=lambda: self._fields(name, parts),
+            fields=lambda: self._fields(parts, object_fields),
             interfaces=lambda: self._interfaces(parts),
             is_type_of=(lambda obj, info: any(check(obj, info) for check in type_checks))
             if type_checks
@@ -241,15 +245,17 @@ class _Composer:
             is_one_of=source.is_one_of,
         )
 
-    def _fields(self, name: str, parts: list[_Part]) -> dict[str, GraphQLField]:
-        owners: dict[str, list[tuple[_Part, GraphQLField]]] = defaultdict(list)
+    @staticmethod
+    def _declarations(name: str, parts: list[_Part]) -> _Declarations:
+        """Which subgraphs declare each field of ``name``; conflicts fail here, at build time
+        (inside a fields thunk graphql-core would turn them into a TypeError much later)."""
+        owners: _Declarations = defaultdict(list)
         for part in parts:
             assert isinstance(part.type, GraphQLObjectType | GraphQLInterfaceType)
             for fname, gql_field in part.type.fields.items():
                 if name == "Query" and fname in FEDERATION_ROOT_FIELDS:
                     continue
                 owners[fname].append((part, gql_field))
-        fields = {}
         for fname, declared in owners.items():
             if name in ROOTS and len(declared) > 1:
                 subgraphs = ", ".join(part.subgraph for part, _ in declared)
@@ -257,6 +263,11 @@ class _Composer:
             signatures = {_signature(f) for _, f in declared}
             if len(signatures) > 1:
                 raise CompositionError(f"{name}.{fname} has different types in different subgraphs")
+        return owners
+
+    def _fields(self, parts: list[_Part], owners: _Declarations) -> dict[str, GraphQLField]:
+        fields = {}
+        for fname, declared in owners.items():
             part, source = declared[0]
             fields[fname] = GraphQLField(
                 self._ref(part.subgraph, source.type),
@@ -284,7 +295,7 @@ class _Composer:
         parts: list[_Part],
         declared: list[tuple[_Part, GraphQLField]],
     ) -> Any:
-        part, source = declared[0]
+        source = declared[0][1]
         is_key_everywhere = len(declared) == len(parts) and all(
             any(fname in key for key in p.keys) for p in parts
         )
@@ -319,7 +330,7 @@ class _Reference:
         self.resolve_reference = resolve
         self.wants_info = resolve is not None and "info" in inspect.signature(resolve).parameters
 
-    def __call__(self, root: Any, info: GraphQLResolveInfo) -> Awaitable[Any]:
+    def __call__(self, root: Any, info: GraphQLResolveInfo[Any]) -> Awaitable[Any]:
         memo: dict[str, asyncio.Future[Any]] | None = None
         if hasattr(root, "__dict__"):
             memo = root.__dict__.setdefault(REPRESENTATIONS, {})
@@ -330,7 +341,7 @@ class _Reference:
             memo[self.subgraph] = future
         return future
 
-    async def _load(self, root: Any, info: GraphQLResolveInfo) -> Any:
+    async def _load(self, root: Any, info: GraphQLResolveInfo[Any]) -> Any:
         keys = {name: getattr(root, self.python_names.get(name, name)) for name in self.key}
         if self.resolve_reference is None:
             return self.origin(**{self.python_names.get(k, k): v for k, v in keys.items()})
@@ -346,7 +357,7 @@ class _EntityFieldResolver:
     def __init__(self, owners: Sequence[tuple[type, Any, _Reference]]) -> None:
         self.owners = owners
 
-    def __call__(self, root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+    def __call__(self, root: Any, info: GraphQLResolveInfo[Any], **args: Any) -> Any:
         for origin, resolve, _ in self.owners:
             if isinstance(root, origin):
                 return resolve(root, info, **args)
@@ -355,7 +366,7 @@ class _EntityFieldResolver:
 
     @staticmethod
     async def _via_reference(
-        reference: _Reference, resolve: Any, root: Any, info: GraphQLResolveInfo, args: Any
+        reference: _Reference, resolve: Any, root: Any, info: GraphQLResolveInfo[Any], args: Any
     ) -> Any:
         representation = await reference(root, info)
         result = resolve(representation, info, **args)

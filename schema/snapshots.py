@@ -25,10 +25,12 @@ def write_snapshots() -> list[Path]:
 
 
 def check_snapshots() -> list[Path]:
-    """The snapshot files that differ from the code (or are missing)."""
+    """The snapshot files that differ from the code, are missing, or belong to no subgraph."""
+    current = current_sdl()
     drift = []
-    for name, sdl in current_sdl().items():
+    for name, sdl in current.items():
         path = SDL_DIR / f"{name}.graphql"
         if not path.exists() or path.read_text() != sdl:
             drift.append(path)
-    return drift
+    orphans = sorted(p for p in SDL_DIR.glob("*.graphql") if p.stem not in current)
+    return drift + orphans
