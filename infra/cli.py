@@ -91,8 +91,9 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: {error.message}", file=sys.stderr)
         return 1
     except (OperationalError, ProgrammingError):
-        print("error: the database has no tables yet; run `caregraph migrate` first",
-              file=sys.stderr)
+        print(
+            "error: the database has no tables yet; run `caregraph migrate` first", file=sys.stderr
+        )
         return 1
     finally:
         await runtime.close()

@@ -44,7 +44,9 @@ class DocumentCache:
         )
         self._lock = Lock()
 
-    def get(self, schema: GraphQLSchema, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
+    def get(
+        self, schema: GraphQLSchema, query: str
+    ) -> tuple[DocumentNode | None, list[GraphQLError]]:
         with self._lock:
             found = self._entries.get(query)
             if found is not None:

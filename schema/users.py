@@ -116,7 +116,9 @@ class UsersMutation:
     @strawberry.mutation(description="Create a patient account and start a session.")
     async def sign_up(self, info: Info, input: SignUpInput) -> Session:
         session = await mutations.sign_up(
-            info.context, email=input.email, password=input.password,
+            info.context,
+            email=input.email,
+            password=input.password,
             display_name=input.display_name,
         )
         return Session.from_domain(session)

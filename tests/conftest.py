@@ -103,7 +103,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-async def settings(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
+async def settings(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Settings]:
     data_dir = tmp_path_factory.mktemp(f"data-{backend}")
     if backend == "embedded":
         yield Settings(data_dir=data_dir)
@@ -142,8 +144,9 @@ class Api:
     runtime: Runtime
     headers: dict[str, str] = field(default_factory=dict)
 
-    async def post(self, query: str, variables: dict[str, Any] | None = None, *,
-                   token: str | None = None) -> dict[str, Any]:
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+    ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = await self.client.post(
             "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
@@ -151,16 +154,18 @@ class Api:
         body: dict[str, Any] = response.json()
         return body
 
-    async def data(self, query: str, variables: dict[str, Any] | None = None, *,
-                   token: str | None = None) -> dict[str, Any]:
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+    ) -> dict[str, Any]:
         """The data of a query that must succeed."""
         body = await self.post(query, variables, token=token)
         assert "errors" not in body, body
         result: dict[str, Any] = body["data"]
         return result
 
-    async def error_code(self, query: str, variables: dict[str, Any] | None = None, *,
-                         token: str | None = None) -> str:
+    async def error_code(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+    ) -> str:
         """The code of the first error of a query that must fail."""
         body = await self.post(query, variables, token=token)
         assert body.get("errors"), body
@@ -191,18 +196,23 @@ mutation($email: String!, $password: String!) {
 }"""
 
 
-async def make_person(api: Api, role: Role = Role.PATIENT, *, specialty: str | None = None,
-                      name: str | None = None) -> Person:
+async def make_person(
+    api: Api, role: Role = Role.PATIENT, *, specialty: str | None = None, name: str | None = None
+) -> Person:
     """A new account of ``role`` (created through the domain, as an operator would), signed in
     through GraphQL."""
     email = f"{role.value.lower()}-{uuid.uuid4().hex[:10]}@example.org"
     await api.runtime.services.users.create_user(
-        email=email, password=PASSWORD, display_name=name or f"{role.value.title()} {email[:12]}",
-        role=role, specialty=specialty,
+        email=email,
+        password=PASSWORD,
+        display_name=name or f"{role.value.title()} {email[:12]}",
+        role=role,
+        specialty=specialty,
     )
     session = (await api.data(SIGN_IN, {"email": email, "password": PASSWORD}))["signIn"]
-    return Person(session["user"]["id"], email, session["accessToken"], session["refreshToken"],
-                  role)
+    return Person(
+        session["user"]["id"], email, session["accessToken"], session["refreshToken"], role
+    )
 
 
 # ---- real servers
@@ -240,8 +250,9 @@ def start_server(env: dict[str, str], log_path: Path, *args: str) -> LiveServer:
     env = {**env, "CAREGRAPH_HOST": "127.0.0.1", "CAREGRAPH_PORT": str(port)}
     subprocess.run([str(BIN / "caregraph"), "migrate"], env=env, check=True, capture_output=True)
     with log_path.open("ab") as log:
-        process = subprocess.Popen([str(BIN / "caregraph"), "serve", *args], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [str(BIN / "caregraph"), "serve", *args], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -190,6 +190,13 @@ class UserService:
 
     async def authenticate(self, access_token: str, *, request_id: str = "") -> Principal:
         """Turn a bearer token into a principal; a disabled account stops here at once."""
+        principal, _ = await self.authenticate_user(access_token, request_id=request_id)
+        return principal
+
+    async def authenticate_user(
+        self, access_token: str, *, request_id: str = ""
+    ) -> tuple[Principal, User]:
+        """Like ``authenticate``, with the caller's own record, which they may always read."""
         claims = self._tokens.verify(access_token, self._clock())
         if claims.external:
             user = await self._users.by_external_subject(claims.subject)
@@ -199,7 +206,7 @@ class UserService:
             user = await self._get(claims.subject)
         if user is None or user.disabled:
             raise unauthenticated("This account is disabled or no longer exists")
-        return Principal(user_id=user.id, role=user.role, request_id=request_id)
+        return Principal(user_id=user.id, role=user.role, request_id=request_id), user
 
     async def _provision_external(self, subject: str, email: str | None) -> User:
         try:

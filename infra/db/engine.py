@@ -21,6 +21,11 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, for single-statement reads: no BEGIN/ROLLBACK round trips around them."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the one writer; the busy timeout queues writers instead

@@ -11,6 +11,7 @@ from sqlalchemy import and_, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.messaging.models import Conversation, Message
+from infra.db.engine import autocommit
 from infra.db.tables import conversation_participants as participants
 from infra.db.tables import conversations, messages
 
@@ -40,6 +41,7 @@ def _message(row: Any) -> Message:
 class SqlConversationRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._reads = autocommit(engine)
 
     async def create(self, conversation: Conversation, participant_ids: Sequence[str]) -> None:
         async with self._engine.begin() as conn:
@@ -63,14 +65,14 @@ class SqlConversationRepository:
     async def get_many(self, conversation_ids: Sequence[str]) -> list[Conversation]:
         if not conversation_ids:
             return []
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = await conn.execute(
                 select(conversations).where(conversations.c.id.in_(conversation_ids))
             )
             return [_conversation(row) for row in rows]
 
     async def message(self, message_id: str) -> Message | None:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (await conn.execute(select(messages).where(messages.c.id == message_id))).first()
         return _message(row) if row else None
 
@@ -78,7 +80,7 @@ class SqlConversationRepository:
         found: dict[str, list[str]] = defaultdict(list)
         if not conversation_ids:
             return found
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = await conn.execute(
                 select(participants.c.conversation_id, participants.c.user_id)
                 .where(participants.c.conversation_id.in_(conversation_ids))
@@ -103,7 +105,7 @@ class SqlConversationRepository:
         query = query.order_by(
             conversations.c.last_activity_at.desc(), conversations.c.id.desc()
         ).limit(limit)
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return [_conversation(row) for row in await conn.execute(query)]
 
     async def unread_counts(self, user_id: str, conversation_ids: Sequence[str]) -> dict[str, int]:
@@ -126,7 +128,7 @@ class SqlConversationRepository:
             )
             .group_by(participants.c.conversation_id)
         )
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return {row.conversation_id: int(row.unread) for row in await conn.execute(query)}
 
     async def append(self, message: Message) -> Message:
@@ -177,7 +179,7 @@ class SqlConversationRepository:
         if before_seq is not None:
             query = query.where(messages.c.seq < before_seq)
         order = messages.c.seq.desc() if newest_first else messages.c.seq.asc()
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = await conn.execute(query.order_by(order).limit(limit))
             return [_message(row) for row in rows]
 
@@ -208,5 +210,5 @@ class SqlConversationRepository:
             .select_from(mine.join(theirs, mine.c.conversation_id == theirs.c.conversation_id))
             .where(mine.c.user_id == user_id, theirs.c.user_id.in_(other_ids))
         )
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return {row.user_id for row in await conn.execute(query)}

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.principal import Role
 from domain.users.models import DoctorProfile, RefreshToken, User
 from domain.users.ports import EmailTaken
+from infra.db.engine import autocommit
 from infra.db.tables import refresh_tokens, users
 
 USER_COLUMNS = [c for c in users.c if c.name != "password_hash"]
@@ -50,6 +51,7 @@ def _user_values(user: User) -> dict[str, Any]:
 class SqlUserRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._reads = autocommit(engine)
 
     async def add(self, user: User, password_hash: str | None) -> None:
         try:
@@ -68,21 +70,19 @@ class SqlUserRepository:
     async def get_many(self, user_ids: Sequence[str]) -> list[User]:
         if not user_ids:
             return []
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = await conn.execute(select(*USER_COLUMNS).where(users.c.id.in_(user_ids)))
             return [_user(row) for row in rows]
 
     async def credentials(self, email: str) -> tuple[User, str | None] | None:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (await conn.execute(select(users).where(users.c.email == email))).first()
         return (_user(row), row.password_hash) if row else None
 
     async def by_external_subject(self, subject: str) -> User | None:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (
-                await conn.execute(
-                    select(*USER_COLUMNS).where(users.c.external_subject == subject)
-                )
+                await conn.execute(select(*USER_COLUMNS).where(users.c.external_subject == subject))
             ).first()
         return _user(row) if row else None
 
@@ -127,14 +127,14 @@ class SqlUserRepository:
         if after:
             query = query.where(tuple_(users.c.display_name, users.c.id) > tuple_(*after))
         query = query.order_by(users.c.display_name, users.c.id).limit(limit)
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return [_user(row) for row in await conn.execute(query)]
 
     async def active_roles(self, user_ids: Sequence[str]) -> dict[str, Role]:
         """The directory messaging (and later scheduling) asks: roles of active users."""
         if not user_ids:
             return {}
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = await conn.execute(
                 select(users.c.id, users.c.role).where(
                     users.c.id.in_(user_ids), users.c.disabled.is_(False)
@@ -146,6 +146,7 @@ class SqlUserRepository:
 class SqlRefreshTokenRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._reads = autocommit(engine)
 
     async def add(self, token: RefreshToken) -> None:
         async with self._engine.begin() as conn:
@@ -161,7 +162,7 @@ class SqlRefreshTokenRepository:
             )
 
     async def by_hash(self, token_hash: str) -> RefreshToken | None:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (
                 await conn.execute(
                     select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
@@ -197,7 +198,7 @@ class SqlRefreshTokenRepository:
         return await self._revoke(refresh_tokens.c.family_id == family_id, at)
 
     async def family_revoked(self, family_id: str) -> bool:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             found = await conn.scalar(
                 select(refresh_tokens.c.id)
                 .where(

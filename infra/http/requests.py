@@ -24,7 +24,11 @@ class RequestIdLogFilter(logging.Filter):
 
 def error_body(code: ErrorCode, message: str, request_id: str) -> bytes:
     return json.dumps(
-        {"errors": [{"message": message, "extensions": {"code": code.value, "requestId": request_id}}]}
+        {
+            "errors": [
+                {"message": message, "extensions": {"code": code.value, "requestId": request_id}}
+            ]
+        }
     ).encode()
 
 
@@ -72,7 +76,11 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
     async def _http(
-        self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes],
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[bytes, bytes],
         request_id: str,
     ) -> None:
         too_large = f"The request body is over {self.max_body_bytes} bytes"

@@ -18,6 +18,7 @@ from domain.principal import Principal
 from domain.services import Services
 from infra.http.graphiql import graphiql_assets_available, graphiql_html, graphiql_unavailable_html
 from infra.http.requests import error_body
+from resolvers.users.loaders import UserByIdLoader
 from schema.context import Context
 
 STATUS_CODES = {
@@ -63,9 +64,7 @@ class GraphQLView(GraphQL[Context, None]):
     def _error(status: int, code: ErrorCode, message: str, scope: Scope) -> Response:
         request_id = scope.get("state", {}).get("request_id", "")
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return Response(
-            error_body(code, message, request_id), status, headers, "application/json"
-        )
+        return Response(error_body(code, message, request_id), status, headers, "application/json")
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         request_id = request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex
@@ -77,7 +76,12 @@ class GraphQLView(GraphQL[Context, None]):
             return context
         token = bearer(request.headers.get("authorization"))
         if token is not None:
-            context.principal = await self._authenticate(token, request_id)
+            principal, user = await self.services.users.authenticate_user(
+                token, request_id=request_id
+            )
+            context.principal = principal
+            # The caller's own row was just read to authenticate them: `me` needs no second read.
+            context.loader(UserByIdLoader).prime(user.id, user)
         return context
 
     async def _authenticate(self, token: str, request_id: str) -> Principal:
@@ -98,13 +102,9 @@ class GraphQLView(GraphQL[Context, None]):
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # Browsers only: Strawberry's default also answers curl's */* and GET ?query= with HTML.
-        return bool(
-            request.method == "GET" and "text/html" in request.headers.get("accept", "")
-        )
+        return bool(request.method == "GET" and "text/html" in request.headers.get("accept", ""))
 
     async def render_graphql_ide(self, request: Request) -> Response:
         if not graphiql_assets_available(self.node_modules):
             return HTMLResponse(graphiql_unavailable_html(self.node_modules), status_code=503)
         return HTMLResponse(graphiql_html(endpoint="/graphql", assets_prefix="/graphiql/"))
-
-

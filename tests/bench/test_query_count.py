@@ -1,7 +1,7 @@
 """The inbox query issues a fixed number of SQL statements, however full the inbox (no N+1).
 
 The same counter as ``bench/me_conversations.py --count-sql``. The statements, in order:
-the caller's account (authentication), ``me`` (the users subgraph's loader), the page of
+the caller's account (authentication, which also primes ``me``'s loader), the page of
 conversations, and one grouped unread count for the whole page.
 """
 
@@ -11,7 +11,7 @@ from bench.me_conversations import INBOX, Account, graphql, inbox_statements, se
 from domain.principal import Role
 from tests.conftest import Api, make_person
 
-STATEMENTS_PER_INBOX_QUERY = 4
+STATEMENTS_PER_INBOX_QUERY = 3
 
 
 async def inbox_of(api: Api, doctor: Account, conversations: int) -> Account:

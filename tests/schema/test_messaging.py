@@ -90,7 +90,11 @@ async def test_participants_carry_profiles_from_users(api: Api) -> None:
     doctor = await make_person(api, Role.DOCTOR, name="Dr. Participant")
     data = await api.data(START, {"participants": [doctor.id]}, token=patient.token)
     people = {p["id"]: p for p in data["startConversation"]["participants"]}
-    assert people[doctor.id] == {"id": doctor.id, "displayName": "Dr. Participant", "role": "DOCTOR"}
+    assert people[doctor.id] == {
+        "id": doctor.id,
+        "displayName": "Dr. Participant",
+        "role": "DOCTOR",
+    }
     assert people[patient.id]["role"] == "PATIENT"
 
 
@@ -104,21 +108,25 @@ async def test_messages_page_forwards_and_backwards(api: Api) -> None:
     seen: list[str] = []
     after = None
     while True:
-        page = (await api.data(MESSAGES, {"id": conversation_id, "first": 3, "after": after},
-                               token=doctor.token))["conversation"]["messages"]
+        page = (
+            await api.data(
+                MESSAGES, {"id": conversation_id, "first": 3, "after": after}, token=doctor.token
+            )
+        )["conversation"]["messages"]
         seen += [e["node"]["body"] for e in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["edges"][-1]["cursor"]
     assert seen == [f"m{n}" for n in range(7)]
 
-    newest = (await api.data(MESSAGES, {"id": conversation_id, "last": 2}, token=patient.token))
+    newest = await api.data(MESSAGES, {"id": conversation_id, "last": 2}, token=patient.token)
     page = newest["conversation"]["messages"]
     assert [e["node"]["body"] for e in page["edges"]] == ["m5", "m6"]
     assert page["pageInfo"]["hasPreviousPage"] is True
     before = page["edges"][0]["cursor"]
-    older = await api.data(MESSAGES, {"id": conversation_id, "last": 2, "before": before},
-                           token=patient.token)
+    older = await api.data(
+        MESSAGES, {"id": conversation_id, "last": 2, "before": before}, token=patient.token
+    )
     assert [e["node"]["body"] for e in older["conversation"]["messages"]["edges"]] == ["m3", "m4"]
 
 
@@ -131,8 +139,11 @@ async def test_inbox_pages_by_recent_activity(api: Api) -> None:
     first = (await api.data(INBOX, {"first": 2}, token=patient.token))["me"]["conversations"]
     assert [e["node"]["id"] for e in first["edges"]] == [ids[0], ids[2]]
     assert first["pageInfo"]["hasNextPage"] is True
-    rest = (await api.data(INBOX, {"first": 2, "after": first["pageInfo"]["endCursor"]},
-                           token=patient.token))["me"]["conversations"]
+    rest = (
+        await api.data(
+            INBOX, {"first": 2, "after": first["pageInfo"]["endCursor"]}, token=patient.token
+        )
+    )["me"]["conversations"]
     assert [e["node"]["id"] for e in rest["edges"]] == [ids[1]]
     assert rest["pageInfo"]["hasNextPage"] is False
 
@@ -148,7 +159,8 @@ async def test_outsider_cannot_read_or_write_and_nothing_changes(api: Api) -> No
     async def stored() -> tuple[int, int]:
         async with api.runtime.engine.connect() as conn:
             count = await conn.scalar(
-                select(func.count()).select_from(messages)
+                select(func.count())
+                .select_from(messages)
                 .where(messages.c.conversation_id == conversation_id)
             )
             seq = await conn.scalar(
@@ -158,10 +170,16 @@ async def test_outsider_cannot_read_or_write_and_nothing_changes(api: Api) -> No
 
     before = await stored()
     # when the outsider reads it, writes to it, marks it read: NOT_FOUND each time
-    assert await api.error_code(MESSAGES, {"id": conversation_id}, token=outsider.token) == "NOT_FOUND"
-    body = await api.post(SEND, {"conversation": conversation_id, "body": "hi"}, token=outsider.token)
+    assert (
+        await api.error_code(MESSAGES, {"id": conversation_id}, token=outsider.token) == "NOT_FOUND"
+    )
+    body = await api.post(
+        SEND, {"conversation": conversation_id, "body": "hi"}, token=outsider.token
+    )
     assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
-    assert await api.error_code(MARK_READ, {"c": conversation_id}, token=outsider.token) == "NOT_FOUND"
+    assert (
+        await api.error_code(MARK_READ, {"c": conversation_id}, token=outsider.token) == "NOT_FOUND"
+    )
     # and the outsider's inbox is empty
     inbox = (await api.data(INBOX, token=outsider.token))["me"]["conversations"]["edges"]
     assert inbox == []
@@ -175,13 +193,21 @@ async def test_starting_conversations_follows_the_care_rules(api: Api) -> None:
     analyst = await make_person(api, Role.ANALYST)
     doctor = await make_person(api, Role.DOCTOR)
 
-    assert await api.error_code(START, {"participants": [other_patient.id]},
-                                token=patient.token) == "FORBIDDEN"
-    assert await api.error_code(START, {"participants": [doctor.id]},
-                                token=analyst.token) == "FORBIDDEN"
-    assert await api.error_code(START, {"participants": []}, token=patient.token) == "BAD_USER_INPUT"
-    assert await api.error_code(START, {"participants": ["no-such-user"]},
-                                token=patient.token) == "NOT_FOUND"
+    assert (
+        await api.error_code(START, {"participants": [other_patient.id]}, token=patient.token)
+        == "FORBIDDEN"
+    )
+    assert (
+        await api.error_code(START, {"participants": [doctor.id]}, token=analyst.token)
+        == "FORBIDDEN"
+    )
+    assert (
+        await api.error_code(START, {"participants": []}, token=patient.token) == "BAD_USER_INPUT"
+    )
+    assert (
+        await api.error_code(START, {"participants": ["no-such-user"]}, token=patient.token)
+        == "NOT_FOUND"
+    )
     assert await api.error_code(START, {"participants": [doctor.id]}) == "UNAUTHENTICATED"
     # a doctor may bring two patients together with them
     await start(api, doctor, patient, other_patient)
@@ -192,15 +218,19 @@ async def test_bad_message_bodies_and_cursors_are_refused(api: Api) -> None:
     doctor = await make_person(api, Role.DOCTOR)
     conversation_id = await start(api, patient, doctor)
     for body in ("", "   ", "x" * 10_001):
-        result = await api.post(SEND, {"conversation": conversation_id, "body": body},
-                                token=patient.token)
+        result = await api.post(
+            SEND, {"conversation": conversation_id, "body": body}, token=patient.token
+        )
         assert result["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "body"}
     for cursor in ("garbage", "WyJjb252Il0", "!!!"):
-        code = await api.error_code(MESSAGES, {"id": conversation_id, "after": cursor},
-                                    token=patient.token)
+        code = await api.error_code(
+            MESSAGES, {"id": conversation_id, "after": cursor}, token=patient.token
+        )
         assert code == "BAD_USER_INPUT"
-    assert await api.error_code(MESSAGES, {"id": conversation_id, "first": 1000},
-                                token=patient.token) == "BAD_USER_INPUT"
+    assert (
+        await api.error_code(MESSAGES, {"id": conversation_id, "first": 1000}, token=patient.token)
+        == "BAD_USER_INPUT"
+    )
 
 
 async def test_reads_and_writes_are_audited_with_the_request_id(api: Api) -> None:
@@ -221,11 +251,13 @@ async def test_reads_and_writes_are_audited_with_the_request_id(api: Api) -> Non
         headers={"Authorization": f"Bearer {doctor.token}", "X-Request-ID": "audit-read-1"},
     )
     async with api.runtime.engine.connect() as conn:
-        rows = (await conn.execute(
-            select(audit_events.c.actor_id, audit_events.c.action, audit_events.c.record_id)
-            .where(audit_events.c.request_id.in_(["audit-send-1", "audit-read-1"]))
-            .order_by(audit_events.c.id)
-        )).all()
+        rows = (
+            await conn.execute(
+                select(audit_events.c.actor_id, audit_events.c.action, audit_events.c.record_id)
+                .where(audit_events.c.request_id.in_(["audit-send-1", "audit-read-1"]))
+                .order_by(audit_events.c.id)
+            )
+        ).all()
     assert [tuple(r) for r in rows] == [
         (patient.id, "message.send", message_id),
         (doctor.id, "message.read", conversation_id),

@@ -58,8 +58,11 @@ async def test_oversized_chunked_body_is_refused(api: Api) -> None:
 
 async def test_depth_limit(api: Api) -> None:
     person = await make_person(api)
-    nested = "{ me { conversations { edges { node { participants { conversations { edges { node {" \
-        " participants { conversations { edges { node { participants { id } } } } } } } } } } } } } }"
+    nested = (
+        "{ me { conversations { edges { node { participants { conversations { edges { node {"
+        " participants { conversations { edges { node { participants { id } } } } } } } } } }"
+        " } } } }"
+    )
     body = await api.post(nested, token=person.token)
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "depth" in body["errors"][0]["message"]
@@ -109,8 +112,9 @@ async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(
 async def test_every_response_carries_a_request_id(api: Api) -> None:
     response = await api.client.post("/graphql", json={"query": ME})
     assert len(response.headers["x-request-id"]) == 32
-    forged = await api.client.post("/graphql", json={"query": ME},
-                                   headers={"X-Request-ID": "bad id\nwith newline"})
+    forged = await api.client.post(
+        "/graphql", json={"query": ME}, headers={"X-Request-ID": "bad id\nwith newline"}
+    )
     assert forged.headers["x-request-id"] != "bad id\nwith newline"
 
 
@@ -122,8 +126,11 @@ async def test_health_and_readiness(api: Api) -> None:
 
 
 async def test_readiness_fails_while_the_database_is_down(tmp_path: object) -> None:
-    settings = replace(Settings.from_env({}), data_dir=tmp_path,  # type: ignore[arg-type]
-                       database_url="postgresql://nobody@127.0.0.1:9/none")
+    settings = replace(
+        Settings.from_env({}),
+        data_dir=tmp_path,  # type: ignore[arg-type]
+        database_url="postgresql://nobody@127.0.0.1:9/none",
+    )
     runtime = build_runtime(settings)
     transport = httpx.ASGITransport(app=create_app(runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
