@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.messaging.service import MessagingService
+from domain.scheduling.service import SchedulingService
 from domain.users.service import UserService
 
 
@@ -12,3 +13,4 @@ from domain.users.service import UserService
 class Services:
     users: UserService
     messaging: MessagingService
+    scheduling: SchedulingService

@@ -9,8 +9,10 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.clock import Clock, utc_now
 from domain.messaging.service import MessagingService
 from domain.principal import Role
+from domain.scheduling.service import SchedulingService
 from domain.services import Services
 from domain.users.service import UserService
 from infra.auth.passwords import Argon2PasswordHasher
@@ -20,30 +22,29 @@ from infra.broker.redis import RedisBroker
 from infra.db.audit import SqlAuditLog
 from infra.db.engine import create_engine
 from infra.db.messaging import SqlConversationRepository
+from infra.db.scheduling import SqlAppointmentRepository, SqlAvailabilityRepository
 from infra.db.users import SqlRefreshTokenRepository, SqlUserRepository
 from infra.settings import Settings
+from infra.video.livekit import video_rooms
 
 Broker = MemoryBroker | RedisBroker
 
 
-class CareRelationsDirectory:
-    """The users subgraph's view of care relations, asked of the subgraphs that create them."""
+class CareRelations:
+    """The users subgraph asks here whom a viewer is in care with; the subgraphs that create
+    care relations answer. Bound after construction: users and messaging need each other."""
 
-    def __init__(self, messaging: MessagingService) -> None:
-        self._messaging = messaging
-
-    async def related_among(self, viewer_id: str, user_ids: Sequence[str]) -> set[str]:
-        return await self._messaging.contacts_among(viewer_id, user_ids)
-
-
-class LateCareRelations:
-    """Breaks the users ↔ messaging construction cycle: bound once both services exist."""
-
-    target: CareRelationsDirectory | None = None
+    def __init__(self) -> None:
+        self.messaging: MessagingService | None = None
+        self.scheduling: SchedulingService | None = None
 
     async def related_among(self, viewer_id: str, user_ids: Sequence[str]) -> set[str]:
-        assert self.target is not None
-        return await self.target.related_among(viewer_id, user_ids)
+        assert self.messaging is not None, "bind the subgraph services first"
+        related = await self.messaging.contacts_among(viewer_id, user_ids)
+        rest = [uid for uid in user_ids if uid not in related]
+        if self.scheduling is not None and rest:
+            related |= await self.scheduling.care_partners_among(viewer_id, rest)
+        return related
 
 
 class ActiveUserDirectory:
@@ -52,6 +53,9 @@ class ActiveUserDirectory:
 
     async def active_roles(self, user_ids: Sequence[str]) -> dict[str, Role]:
         return await self._users.active_roles(user_ids)
+
+    async def display_names(self, user_ids: Sequence[str]) -> dict[str, str]:
+        return {user.id: user.display_name for user in await self._users.get_many(user_ids)}
 
 
 @dataclass
@@ -76,7 +80,9 @@ class Runtime:
         await self.engine.dispose()
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_runtime(settings: Settings, *, scheduling_clock: Clock = utc_now) -> Runtime:
+    """``scheduling_clock`` lets a test move scheduling's "now" (to an appointment's start)
+    while sign-in tokens keep the real time."""
     engine = create_engine(settings.effective_database_url)
     broker: Broker = (
         RedisBroker(settings.redis_url, prefix=settings.redis_prefix)
@@ -95,7 +101,7 @@ def build_runtime(settings: Settings) -> Runtime:
         private_key_pem=private_key,
         supabase_secret=settings.supabase_jwt_secret,
     )
-    relations = LateCareRelations()
+    relations = CareRelations()
     users = UserService(
         users=users_repo,
         refresh_tokens=SqlRefreshTokenRepository(engine),
@@ -111,5 +117,20 @@ def build_runtime(settings: Settings) -> Runtime:
         bus=broker,
         audit=audit,
     )
-    relations.target = CareRelationsDirectory(messaging)
-    return Runtime(settings, engine, broker, Services(users=users, messaging=messaging))
+    scheduling = SchedulingService(
+        appointments=SqlAppointmentRepository(engine),
+        availability=SqlAvailabilityRepository(engine),
+        directory=ActiveUserDirectory(users_repo),
+        bus=broker,
+        video=video_rooms(settings),
+        audit=audit,
+        clock=scheduling_clock,
+    )
+    relations.messaging = messaging
+    relations.scheduling = scheduling
+    return Runtime(
+        settings,
+        engine,
+        broker,
+        Services(users=users, messaging=messaging, scheduling=scheduling),
+    )

@@ -34,6 +34,10 @@ class Settings:
     node_modules: Path = REPO_ROOT / "node_modules"
     log_level: str = "INFO"
     subgraph: str = ""
+    livekit_url: str = ""
+    livekit_public_url: str = ""
+    livekit_api_key: str = ""
+    livekit_api_secret: str = ""
 
     @property
     def effective_database_url(self) -> str:
@@ -72,6 +76,10 @@ class Settings:
             node_modules=Path(get("NODE_MODULES", str(defaults.node_modules))),
             log_level=get("LOG_LEVEL", defaults.log_level).upper(),
             subgraph=get("SUBGRAPH"),
+            livekit_url=get("LIVEKIT_URL"),
+            livekit_public_url=get("LIVEKIT_PUBLIC_URL"),
+            livekit_api_key=get("LIVEKIT_API_KEY"),
+            livekit_api_secret=get("LIVEKIT_API_SECRET"),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from datetime import datetime
 
 import strawberry
@@ -176,8 +177,10 @@ class MessagingSubscription:
         stream = subscriptions.message_added(
             info.context, conversation_id=conversation_id, after=after
         )
-        async for message in stream:
-            yield Message.from_domain(message)
+        # aclosing: when the client leaves, the broker subscription ends now, not at GC time.
+        async with aclosing(stream) as messages:
+            async for message in messages:
+                yield Message.from_domain(message)
 
 
 SUBGRAPH = SubgraphSpec(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from schema import messaging, users
+from schema import messaging, scheduling, users
 from schema.subgraph import SubgraphSpec
 
-SUBGRAPHS: tuple[SubgraphSpec, ...] = (users.SUBGRAPH, messaging.SUBGRAPH)
+SUBGRAPHS: tuple[SubgraphSpec, ...] = (
+    users.SUBGRAPH,
+    messaging.SUBGRAPH,
+    scheduling.SUBGRAPH,
+)
 
 
 def by_name(name: str) -> SubgraphSpec:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -130,6 +131,51 @@ messages = Table(
     Column("sent_at", UtcDateTime, nullable=False),
     UniqueConstraint("conversation_id", "seq"),
 )
+
+# ---- scheduling
+
+availability_windows = Table(
+    "availability_windows",
+    metadata,
+    Column("doctor_id", String(36), primary_key=True),
+    Column("weekday", Integer, primary_key=True),
+    Column("start_minute", Integer, primary_key=True),
+    Column("end_minute", Integer, nullable=False),
+    Column("timezone", String(64), nullable=False),
+)
+
+appointments = Table(
+    "appointments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("patient_id", String(36), nullable=False),
+    Column("doctor_id", String(36), nullable=False),
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(500)),
+    Column("cancel_reason", String(500)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+Index("ix_appointments_doctor_id_starts_at", appointments.c.doctor_id, appointments.c.starts_at)
+Index("ix_appointments_patient_id_starts_at", appointments.c.patient_id, appointments.c.starts_at)
+
+# One row per 5-minute block of a BOOKED appointment, for each participant: the primary key
+# is what makes a double booking impossible, on SQLite and PostgreSQL alike.
+appointment_blocks = Table(
+    "appointment_blocks",
+    metadata,
+    Column("user_id", String(36), primary_key=True),
+    Column("block_start", UtcDateTime, primary_key=True),
+    Column(
+        "appointment_id",
+        String(36),
+        ForeignKey("appointments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+)
+Index("ix_appointment_blocks_appointment_id", appointment_blocks.c.appointment_id)
 
 # ---- audit (written by every subgraph, read by operators)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 from domain.messaging.models import Message
@@ -18,5 +19,6 @@ async def message_added(
     stream = context.services.messaging.stream(
         context.principal, conversation_id=conversation_id, after=message_seq(after, field="after")
     )
-    async for message in stream:
-        yield message
+    async with aclosing(stream) as messages:
+        async for message in messages:
+            yield message
