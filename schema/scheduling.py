@@ -208,6 +208,16 @@ class SchedulingMutation:
             await mutations.cancel_appointment(info.context, appointment_id=id, reason=reason)
         )
 
+    @strawberry.mutation(
+        description="The doctor, once it has started: COMPLETED, or NO_SHOW when `noShow`."
+    )
+    async def complete_appointment(
+        self, info: Info, id: strawberry.ID, no_show: bool = False
+    ) -> Appointment:
+        return Appointment.from_domain(
+            await mutations.complete_appointment(info.context, appointment_id=id, no_show=no_show)
+        )
+
     @strawberry.mutation(description="Moves the appointment; its duration stays.")
     async def reschedule_appointment(
         self, info: Info, id: strawberry.ID, starts_at: datetime

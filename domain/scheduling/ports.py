@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from domain.principal import Role
-from domain.scheduling.models import Appointment, AvailabilityWindow, Slot
+from domain.scheduling.models import Appointment, AppointmentStatus, AvailabilityWindow, Slot
 
 
 class SlotTaken(Exception):
@@ -30,6 +30,12 @@ class AppointmentRepository(Protocol):
         self, appointment_id: str, *, reason: str | None, at: datetime
     ) -> Appointment | None:
         """Cancel a BOOKED appointment and free its blocks; None when it is not BOOKED."""
+        ...
+
+    async def finish(
+        self, appointment_id: str, status: AppointmentStatus, *, at: datetime
+    ) -> Appointment | None:
+        """Set a BOOKED appointment's outcome (its time stays taken); None when not BOOKED."""
         ...
 
     async def move(self, appointment_id: str, slot: Slot, *, at: datetime) -> Appointment | None:

@@ -170,6 +170,24 @@ class SchedulingService:
         await self._publish(moved)
         return moved
 
+    async def complete(
+        self, viewer: Principal | None, *, appointment_id: str, no_show: bool
+    ) -> Appointment:
+        """The doctor records the outcome once the appointment has started."""
+        who, appointment = await self._own(viewer, appointment_id)
+        if who.user_id != appointment.doctor_id:
+            raise forbidden("Only the doctor records how an appointment went")
+        self._require_booked(appointment)
+        if appointment.starts_at > self._clock():
+            raise bad_input("This appointment has not started yet", field="id")
+        status = AppointmentStatus.NO_SHOW if no_show else AppointmentStatus.COMPLETED
+        finished = await self._appointments.finish(appointment_id, status, at=self._clock())
+        if finished is None:
+            raise DomainError(ErrorCode.CONFLICT, "This appointment is no longer booked")
+        await self._log(who, f"appointment.{status.value.lower()}", appointment_id)
+        await self._publish(finished)
+        return finished
+
     # ---- reading
 
     async def get_appointments(

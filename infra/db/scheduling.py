@@ -125,6 +125,20 @@ class SqlAppointmentRepository:
             await self._free_blocks(conn, appointment_id)
         return _appointment(row)
 
+    async def finish(
+        self, appointment_id: str, status: AppointmentStatus, *, at: datetime
+    ) -> Appointment | None:
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    update(appointments)
+                    .where(appointments.c.id == appointment_id, appointments.c.status == BOOKED)
+                    .values(status=status.value, updated_at=at)
+                    .returning(*appointments.c)
+                )
+            ).first()
+        return _appointment(row) if row is not None else None
+
     async def move(self, appointment_id: str, slot: Slot, *, at: datetime) -> Appointment | None:
         try:
             async with self._engine.begin() as conn:
@@ -210,8 +224,9 @@ class SqlAppointmentRepository:
     async def partners_among(self, user_id: str, other_ids: Sequence[str]) -> set[str]:
         if not other_ids:
             return set()
+        # A booked visit, or one that took place: the doctor keeps seeing whom they treated.
         query = select(appointments.c.patient_id, appointments.c.doctor_id).where(
-            appointments.c.status == BOOKED,
+            appointments.c.status.in_([BOOKED, AppointmentStatus.COMPLETED.value]),
             or_(
                 and_(appointments.c.patient_id == user_id,
                      appointments.c.doctor_id.in_(other_ids)),

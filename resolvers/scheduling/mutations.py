@@ -50,6 +50,14 @@ async def cancel_appointment(
     )
 
 
+async def complete_appointment(
+    context: Context, *, appointment_id: str, no_show: bool
+) -> Appointment:
+    return await context.services.scheduling.complete(
+        context.principal, appointment_id=appointment_id, no_show=no_show
+    )
+
+
 async def reschedule_appointment(
     context: Context, *, appointment_id: str, starts_at: datetime
 ) -> Appointment:

@@ -504,6 +504,49 @@ async def test_without_livekit_settings_joining_is_service_unavailable(api: Api)
         assert "CAREGRAPH_LIVEKIT_URL" in error["message"]
 
 
+COMPLETE = """
+mutation($id: ID!, $noShow: Boolean) {
+  completeAppointment(id: $id, noShow: $noShow) { id status }
+}"""
+USER = "query($id: ID!) { user(id: $id) { id displayName } }"
+
+
+async def test_the_doctor_records_the_outcome_once_the_appointment_has_started(api: Api) -> None:
+    clock = MovableClock()
+    async with clocked_api(api.runtime.settings, clock) as visits:
+        # given two booked appointments next Monday
+        doctor = await doctor_open_mondays(visits)
+        patient, absent = await make_person(visits), await make_person(visits)
+        seen = await book(visits, patient, doctor, at(next_monday(), "09:00"))
+        missed = await book(visits, absent, doctor, at(next_monday(), "09:30"))
+
+        # before the start, nobody can record an outcome
+        early = await visits.error_code(COMPLETE, {"id": seen["id"]}, token=doctor.token)
+        assert early == "BAD_USER_INPUT"
+        # once started, the patient may not, and a stranger does not see it
+        clock.now = parsed(missed["startsAt"]) + timedelta(minutes=1)
+        assert await visits.error_code(COMPLETE, {"id": seen["id"]}, token=patient.token) == (
+            "FORBIDDEN"
+        )
+        assert await visits.error_code(COMPLETE, {"id": seen["id"]}, token=absent.token) == (
+            "NOT_FOUND"
+        )
+        # the doctor records one visit and one no-show
+        done = await visits.data(COMPLETE, {"id": seen["id"]}, token=doctor.token)
+        assert done["completeAppointment"]["status"] == "COMPLETED"
+        no_show = await visits.data(COMPLETE, {"id": missed["id"], "noShow": True},
+                                    token=doctor.token)
+        assert no_show["completeAppointment"]["status"] == "NO_SHOW"
+        # an outcome is final
+        again = await visits.error_code(COMPLETE, {"id": seen["id"]}, token=doctor.token)
+        assert again == "CONFLICT"
+        # the doctor keeps seeing the patient they treated, not the one who never came
+        await visits.data(USER, {"id": patient.id}, token=doctor.token)
+        assert await visits.error_code(USER, {"id": absent.id}, token=doctor.token) == (
+            "NOT_FOUND"
+        )
+
+
 # ---- live events
 
 
