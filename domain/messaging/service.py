@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import datetime
 
 from domain.audit import AuditEvent, AuditLog
@@ -189,7 +189,7 @@ class MessagingService:
 
     async def stream(
         self, viewer: Principal | None, *, conversation_id: str, after: int | None
-    ) -> AsyncIterator[Message]:
+    ) -> AsyncGenerator[Message, None]:
         """Messages after ``after`` (or from now on), then live ones: in order, each once.
 
         The live feed is opened before storage is read, so a message committed during the

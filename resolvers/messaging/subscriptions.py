@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import TYPE_CHECKING
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 async def message_added(
     context: Context, *, conversation_id: str, after: str | None
-) -> AsyncIterator[Message]:
+) -> AsyncGenerator[Message, None]:
     stream = context.services.messaging.stream(
         context.principal, conversation_id=conversation_id, after=message_seq(after, field="after")
     )
