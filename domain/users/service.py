@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -17,6 +18,7 @@ from domain.principal import Principal, Role, require, require_role
 from domain.users.models import DoctorProfile, RefreshToken, Session, User, UserPage
 from domain.users.ports import (
     AccessTokenCodec,
+    AttemptLimiter,
     CareRelations,
     EmailTaken,
     PasswordHasher,
@@ -31,6 +33,7 @@ MAX_NAME = 100
 MAX_BIO = 2000
 DEFAULT_SPECIALTY = "General practice"
 INVALID_CREDENTIALS = "Invalid email or password"
+TOO_MANY_ATTEMPTS = "Too many failed sign-ins for this account; try again later"
 
 
 def normalize_email(email: str) -> str:
@@ -71,9 +74,11 @@ class UserService:
         tokens: AccessTokenCodec,
         audit: AuditLog,
         care_relations: CareRelations,
+        attempts: AttemptLimiter | None = None,
         refresh_token_ttl: timedelta = timedelta(days=7),
         clock: Clock = utc_now,
     ) -> None:
+        self._attempts = attempts
         self._users = users
         self._refresh_tokens = refresh_tokens
         self._hasher = hasher
@@ -118,7 +123,7 @@ class UserService:
         """
         email = normalize_email(email)
         password_hash = (
-            self._hasher.hash(check_password(password)) if password is not None else None
+            await self._hash(check_password(password)) if password is not None else None
         )
         profile = None
         if role is Role.DOCTOR:
@@ -145,20 +150,40 @@ class UserService:
         return user
 
     async def sign_in(self, *, email: str, password: str, request_id: str = "") -> Session:
-        found = await self._users.credentials(email.strip().lower())
+        email = email.strip().lower()
+        attempts_key = f"sign-in:{email}"
+        if self._attempts is not None and await self._attempts.blocked(attempts_key):
+            raise DomainError(ErrorCode.RATE_LIMITED, TOO_MANY_ATTEMPTS)
+        found = await self._users.credentials(email)
         user, password_hash = found if found is not None else (None, None)
         if user is None or password_hash is None:
-            self._hasher.verify(self._dummy_hash, password)
+            await self._verify(self._dummy_hash, password)
+            await self._failed(attempts_key)
             raise unauthenticated(INVALID_CREDENTIALS)
-        if not self._hasher.verify(password_hash, password):
+        if not await self._verify(password_hash, password):
+            await self._failed(attempts_key)
             await self._log(user.id, "session.sign_in_failed", user.id, request_id)
             raise unauthenticated(INVALID_CREDENTIALS)
+        if self._attempts is not None:
+            await self._attempts.clear(attempts_key)
         if user.disabled:
             raise unauthenticated("This account is disabled")
         if self._hasher.needs_rehash(password_hash):
-            await self._users.set_password_hash(user.id, self._hasher.hash(password))
+            await self._users.set_password_hash(user.id, await self._hash(password))
         await self._log(user.id, "session.sign_in", user.id, request_id)
         return await self._start_session(user, family_id=str(uuid.uuid4()))
+
+    # Argon2 takes tens of milliseconds of CPU on purpose; it releases the GIL, so a worker
+    # thread keeps the event loop serving everyone else meanwhile.
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        return await asyncio.to_thread(self._hasher.verify, password_hash, password)
+
+    async def _hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def _failed(self, attempts_key: str) -> None:
+        if self._attempts is not None:
+            await self._attempts.failure(attempts_key)
 
     async def refresh(self, *, refresh_token: str, request_id: str = "") -> Session:
         """Rotate a refresh token. Presenting a rotated token again ends its whole family."""

@@ -39,6 +39,11 @@ class RedisBroker:
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def client(self) -> Redis:
+        """The broker's command connection pool, for other small shared state (rate limits)."""
+        return self._redis
+
     def channel(self, topic: str) -> str:
         """The Redis channel that carries ``topic``."""
         return self._prefix + topic
