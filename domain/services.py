@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain.imaging.service import ImagingService
 from domain.messaging.service import MessagingService
+from domain.registry.service import RegistryService
 from domain.scheduling.service import SchedulingService
 from domain.users.service import UserService
 
@@ -14,3 +16,5 @@ class Services:
     users: UserService
     messaging: MessagingService
     scheduling: SchedulingService
+    imaging: ImagingService
+    registry: RegistryService

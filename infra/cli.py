@@ -18,6 +18,9 @@ from infra.container import build_runtime
 from infra.db.migrate import migrate
 from infra.demo import load_demo
 from infra.http.requests import RequestIdLogFilter
+from infra.models.commands import add_commands as add_model_commands
+from infra.models.commands import import_model
+from infra.models.demo import register_demo_models
 from infra.settings import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s] %(message)s"
@@ -62,8 +65,11 @@ async def _demo(settings: Settings) -> None:
     runtime = build_runtime(settings)
     try:
         created = await load_demo(runtime)
+        models = await register_demo_models(runtime.services.registry)
     finally:
         await runtime.close()
+    for version in models:
+        print(f"Demo model {version.modality.value} {version.version}: {version.status.value}")
     if not created:
         print("Demo users exist already; their passwords were printed when they were created.")
         return
@@ -122,7 +128,9 @@ def parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--host", default=None)
     serve_cmd.add_argument("--port", type=int, default=None)
     commands.add_parser("migrate", help="apply database migrations")
-    commands.add_parser("demo", help="load demo users (printing their passwords once)")
+    commands.add_parser(
+        "demo", help="load demo users (printing their passwords once) and the demo models"
+    )
     users = commands.add_parser("users", help="manage users").add_subparsers(
         dest="users_command", required=True
     )
@@ -131,6 +139,7 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=[role.value for role in Role])
     create.add_argument("--display-name", required=True)
     create.add_argument("--specialty", default=None, help="for doctors")
+    add_model_commands(commands)
     sdl = commands.add_parser("sdl", help="write or check the schema snapshots in schema/sdl/")
     mode = sdl.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true")
@@ -158,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         asyncio.run(_demo(settings))
         return 0
+    if args.command == "models":
+        return asyncio.run(import_model(settings, args))
     if args.command == "users":
         return asyncio.run(_create_user(settings, args))
     return _sdl(args)

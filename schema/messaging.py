@@ -7,6 +7,8 @@ from contextlib import aclosing
 from datetime import datetime
 
 import strawberry
+from strawberry.federation.schema_directives import Key
+from strawberry.federation.types import FieldSet
 
 from domain.messaging import models
 from resolvers.messaging import mutations, queries, subscriptions
@@ -38,6 +40,13 @@ class User:
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> User:
         return cls(id=id)
+
+
+@strawberry.federation.type(keys=[Key(fields=FieldSet("id"), resolvable=False)])
+class ImagingStudy:
+    """The imaging subgraph's entity, as a message refers to it: by id only."""
+
+    id: strawberry.ID
 
 
 @strawberry.federation.type(keys=["id"])
@@ -105,6 +114,7 @@ class Message:
     cursor: str = strawberry.field(description="Pass as `after` to resume after this message.")
     conversation_id: strawberry.Private[str]
     sender_id: strawberry.Private[str]
+    study_id: strawberry.Private[str | None] = None
 
     @classmethod
     def from_domain(cls, message: models.Message) -> Message:
@@ -115,6 +125,7 @@ class Message:
             cursor=queries.message_cursor(message),
             conversation_id=message.conversation_id,
             sender_id=message.sender_id,
+            study_id=message.study_id,
         )
 
     @classmethod
@@ -130,6 +141,10 @@ class Message:
     @strawberry.field
     def sender(self) -> User:
         return User(id=strawberry.ID(self.sender_id))
+
+    @strawberry.field(description="A study shared in this message, if the reader may see it.")
+    def study(self) -> ImagingStudy | None:
+        return ImagingStudy(id=strawberry.ID(self.study_id)) if self.study_id else None
 
 
 @strawberry.type(name="Query")
@@ -151,10 +166,20 @@ class MessagingMutation:
             )
         )
 
-    @strawberry.mutation
-    async def send_message(self, info: Info, conversation_id: strawberry.ID, body: str) -> Message:
+    @strawberry.mutation(
+        description="`studyId`: share a study you may see, of a patient in the conversation."
+    )
+    async def send_message(
+        self,
+        info: Info,
+        conversation_id: strawberry.ID,
+        body: str,
+        study_id: strawberry.ID | None = None,
+    ) -> Message:
         return Message.from_domain(
-            await mutations.send_message(info.context, conversation_id=conversation_id, body=body)
+            await mutations.send_message(
+                info.context, conversation_id=conversation_id, body=body, study_id=study_id
+            )
         )
 
     @strawberry.mutation
@@ -188,5 +213,5 @@ SUBGRAPH = SubgraphSpec(
     query=MessagingQuery,
     mutation=MessagingMutation,
     subscription=MessagingSubscription,
-    types=(User, Conversation, Message),
+    types=(User, Conversation, Message, ImagingStudy),
 )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from schema import messaging, scheduling, users
+from schema import imaging, messaging, registry, scheduling, users
 from schema.subgraph import SubgraphSpec
 
 SUBGRAPHS: tuple[SubgraphSpec, ...] = (
     users.SUBGRAPH,
     messaging.SUBGRAPH,
     scheduling.SUBGRAPH,
+    registry.SUBGRAPH,
+    imaging.SUBGRAPH,
 )
 
 

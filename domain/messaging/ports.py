@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from domain.messaging.models import Conversation, Message
-from domain.principal import Role
+from domain.principal import Principal, Role
 
 
 class ConversationRepository(Protocol):
@@ -54,3 +54,9 @@ class LiveFeed(Protocol):
 class EventBus(Protocol):
     async def publish(self, topic: str, payload: bytes) -> None: ...
     def subscribe(self, topic: str) -> AbstractAsyncContextManager[LiveFeed]: ...
+
+
+class StudyDirectory(Protocol):
+    async def patient_of_visible_study(self, viewer: Principal, study_id: str) -> str | None:
+        """The study's patient, when ``viewer`` may see the study; None otherwise."""
+        ...

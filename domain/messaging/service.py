@@ -9,10 +9,10 @@ from datetime import datetime
 
 from domain.audit import AuditEvent, AuditLog
 from domain.clock import Clock, utc_now
-from domain.errors import bad_input, forbidden, not_found
+from domain.errors import DomainError, ErrorCode, bad_input, forbidden, not_found
 from domain.messaging import events
 from domain.messaging.models import Conversation, ConversationPage, Message, MessagePage
-from domain.messaging.ports import ConversationRepository, EventBus, UserDirectory
+from domain.messaging.ports import ConversationRepository, EventBus, StudyDirectory, UserDirectory
 from domain.principal import Principal, Role, require, require_role
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,10 @@ class MessagingService:
         directory: UserDirectory,
         bus: EventBus,
         audit: AuditLog,
+        studies: StudyDirectory | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        self._studies = studies
         self._repo = conversations
         self._directory = directory
         self._bus = bus
@@ -75,12 +77,20 @@ class MessagingService:
         return conversation
 
     async def send_message(
-        self, viewer: Principal | None, *, conversation_id: str, body: str
+        self,
+        viewer: Principal | None,
+        *,
+        conversation_id: str,
+        body: str,
+        study_id: str | None = None,
     ) -> Message:
+        """``study_id`` attaches a study the sender may see, of a patient in the conversation."""
         who = await self._participant(viewer, conversation_id)
         body = body.strip()
         if not body or len(body) > MAX_BODY:
             raise bad_input(f"A message has 1 to {MAX_BODY} characters", field="body")
+        if study_id is not None:
+            await self._require_shareable_study(who, conversation_id, study_id)
         message = await self._repo.append(
             Message(
                 id=str(uuid.uuid4()),
@@ -89,6 +99,7 @@ class MessagingService:
                 sender_id=who.user_id,
                 body=body,
                 sent_at=self._clock(),
+                study_id=study_id,
             )
         )
         await self._log(who, "message.send", message.id, record_type="Message")
@@ -236,6 +247,18 @@ class MessagingService:
         if who.user_id not in members.get(conversation_id, []):
             raise not_found("Conversation")
         return who
+
+    async def _require_shareable_study(
+        self, who: Principal, conversation_id: str, study_id: str
+    ) -> None:
+        # Sharing must not widen access: the sender sees the study, and its patient is in the
+        # conversation, whose doctors are then in care with that patient anyway.
+        patient = (
+            await self._studies.patient_of_visible_study(who, study_id) if self._studies else None
+        )
+        members = await self._repo.participant_ids([conversation_id])
+        if patient is None or patient not in members.get(conversation_id, []):
+            raise DomainError(ErrorCode.NOT_FOUND, "Study not found", field="studyId")
 
     async def _conversation(self, conversation_id: str) -> Conversation:
         found = await self._repo.get_many([conversation_id])

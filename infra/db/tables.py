@@ -177,6 +177,168 @@ appointment_blocks = Table(
 )
 Index("ix_appointment_blocks_appointment_id", appointment_blocks.c.appointment_id)
 
+# ---- registry
+
+registry_models = Table(
+    "registry_models",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("modality", String(16), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("input_spec", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# ``modality`` repeats the model's (it never changes) so that the database itself keeps one
+# ACTIVE version per modality: a partial unique index, on SQLite and PostgreSQL alike.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("model_id", String(36), ForeignKey("registry_models.id"), nullable=False),
+    Column("modality", String(16), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("byte_size", Integer, nullable=False),
+    Column("intended_use", Text, nullable=False),
+    Column("execution_provider", String(64)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("model_id", "version"),
+)
+Index(
+    "ix_model_versions_one_active_per_modality",
+    model_versions.c.modality,
+    unique=True,
+    sqlite_where=model_versions.c.status == "ACTIVE",
+    postgresql_where=model_versions.c.status == "ACTIVE",
+)
+Index("ix_model_versions_sha256", model_versions.c.sha256)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("modality", String(16), nullable=False),
+    Column("control_id", String(36), ForeignKey("model_versions.id"), nullable=False),
+    Column("candidate_id", String(36), ForeignKey("model_versions.id"), nullable=False),
+    Column("candidate_percent", Integer, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("stopped_at", UtcDateTime),
+)
+Index(
+    "ix_experiments_one_active_per_modality",
+    experiments.c.modality,
+    unique=True,
+    sqlite_where=experiments.c.active.is_(True),
+    postgresql_where=experiments.c.active.is_(True),
+)
+
+# No pixels and no patient: the input's SHA-256, the diagnosis it served (a bare id, no key
+# across subgraphs) and the doctor's verdict once reviewed (``agreed``), for the metrics.
+inference_records = Table(
+    "inference_records",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("model_version_id", String(36), ForeignKey("model_versions.id"), nullable=False),
+    Column("diagnosis_id", String(36)),
+    Column("input_sha256", String(64), nullable=False),
+    Column("queue_ms", Float, nullable=False),
+    Column("compute_ms", Float, nullable=False),
+    Column("confidence", Float),
+    Column("outcome", String(16), nullable=False),
+    Column("agreed", Boolean),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+Index(
+    "ix_inference_records_model_version_id_created_at",
+    inference_records.c.model_version_id,
+    inference_records.c.created_at,
+    inference_records.c.id,
+)
+Index(
+    "ix_inference_records_created_at", inference_records.c.created_at, inference_records.c.id
+)
+Index("ix_inference_records_diagnosis_id", inference_records.c.diagnosis_id)
+
+# ---- imaging
+
+imaging_studies = Table(
+    "imaging_studies",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("patient_id", String(36), nullable=False),
+    Column("modality", String(16), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("byte_size", Integer, nullable=False),
+    Column("assigned_doctor_id", String(36)),
+    Column("uploaded_at", UtcDateTime, nullable=False),
+)
+Index(
+    "ix_imaging_studies_patient_id_uploaded_at",
+    imaging_studies.c.patient_id,
+    imaging_studies.c.uploaded_at,
+    imaging_studies.c.id,
+)
+Index(
+    "ix_imaging_studies_assigned_doctor_id_uploaded_at",
+    imaging_studies.c.assigned_doctor_id,
+    imaging_studies.c.uploaded_at,
+    imaging_studies.c.id,
+)
+
+# One diagnosis per study. ``version`` counts its status changes (events carry it, so a
+# subscriber drops a change it has seen); ``lease_token``/``lease_expires_at`` say which worker
+# runs it until when, so a job whose process died is claimed again once the lease runs out.
+diagnoses = Table(
+    "diagnoses",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "study_id",
+        String(36),
+        ForeignKey("imaging_studies.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("status", String(16), nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    Column("label", String(100)),
+    Column("confidence", Float),
+    Column("probabilities", JSON, nullable=False, default=list),
+    Column("error", String(500)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_token", String(36)),
+    Column("lease_expires_at", UtcDateTime),
+    Column("run_after", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("completed_at", UtcDateTime),
+)
+Index("ix_diagnoses_status_run_after", diagnoses.c.status, diagnoses.c.run_after)
+
+diagnosis_reviews = Table(
+    "diagnosis_reviews",
+    metadata,
+    Column(
+        "diagnosis_id",
+        String(36),
+        ForeignKey("diagnoses.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("reviewer_id", String(36), nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("corrected_label", String(100)),
+    Column("note", Text),
+    Column("reviewed_at", UtcDateTime, nullable=False),
+)
+
 # ---- audit (written by every subgraph, read by operators)
 
 audit_events = Table(

@@ -13,6 +13,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from infra.container import Runtime
 from infra.http.graphiql import graphiql_assets_app
+from infra.http.images import image_endpoint
 from infra.http.requests import RequestContextMiddleware
 from infra.http.view import GraphQLView
 from schema.documents import Limits
@@ -46,6 +47,7 @@ def create_app(runtime: Runtime) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await runtime.broker.start()
+        await runtime.start()
         try:
             yield
         finally:
@@ -58,7 +60,14 @@ def create_app(runtime: Runtime) -> Starlette:
             Mount("/graphiql", app=graphiql_assets_app(settings.node_modules)),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/images/{study_id}", image_endpoint(runtime.services), methods=["GET"]),
         ],
-        middleware=[Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)],
+        middleware=[
+            Middleware(
+                RequestContextMiddleware,
+                max_body_bytes=settings.max_body_bytes,
+                max_upload_bytes=settings.max_upload_bytes,
+            )
+        ],
         lifespan=lifespan,
     )

@@ -50,13 +50,26 @@ async def send_error(
     await send({"type": "http.response.body", "body": body})
 
 
+# Room for a multipart request's other parts (operations, map) and part headers.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
 class RequestContextMiddleware:
     """Gives every request an id (the caller's X-Request-ID when sane), puts it in the log
-    records and the response, and refuses bodies over the limit with PAYLOAD_TOO_LARGE."""
+    records and the response, and refuses bodies over the limit with PAYLOAD_TOO_LARGE.
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    A multipart request (a file upload) may be as large as ``max_upload_bytes`` plus room for
+    its other parts; every other body stays within ``max_body_bytes``. A declared length over
+    the limit is refused before a byte is read, and a body without one is refused as soon as
+    it passes the limit, so an oversized upload is never buffered whole.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -83,9 +96,13 @@ class RequestContextMiddleware:
         headers: dict[bytes, bytes],
         request_id: str,
     ) -> None:
-        too_large = f"The request body is over {self.max_body_bytes} bytes"
+        limit = self.max_body_bytes
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if content_type == b"multipart/form-data" and self.max_upload_bytes is not None:
+            limit = max(limit, self.max_upload_bytes + MULTIPART_OVERHEAD)
+        too_large = f"The request body is over {limit} bytes"
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             await send_error(send, 413, ErrorCode.PAYLOAD_TOO_LARGE, too_large, request_id)
             return
         if scope["method"] in ("POST", "PUT", "PATCH"):
@@ -97,7 +114,7 @@ class RequestContextMiddleware:
                     return
                 chunk = message.get("body", b"")
                 size += len(chunk)
-                if size > self.max_body_bytes:
+                if size > limit:
                     await send_error(send, 413, ErrorCode.PAYLOAD_TOO_LARGE, too_large, request_id)
                     return
                 chunks.append(chunk)

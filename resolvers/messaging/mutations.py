@@ -18,9 +18,11 @@ async def start_conversation(
     )
 
 
-async def send_message(context: Context, *, conversation_id: str, body: str) -> Message:
+async def send_message(
+    context: Context, *, conversation_id: str, body: str, study_id: str | None
+) -> Message:
     return await context.services.messaging.send_message(
-        context.principal, conversation_id=conversation_id, body=body
+        context.principal, conversation_id=conversation_id, body=body, study_id=study_id
     )
 
 

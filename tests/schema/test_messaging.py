@@ -262,3 +262,60 @@ async def test_reads_and_writes_are_audited_with_the_request_id(api: Api) -> Non
         (patient.id, "message.send", message_id),
         (doctor.id, "message.read", conversation_id),
     ]
+
+
+SHARE = """
+mutation($conversation: ID!, $body: String!, $study: ID) {
+  sendMessage(conversationId: $conversation, body: $body, studyId: $study) {
+    id study { id modality patient { id } }
+  }
+}"""
+
+
+async def test_a_patient_shares_their_study_and_the_doctor_reads_it(api: Api) -> None:
+    from tests.schema.imaging_support import png, post_upload
+
+    # given a patient's study and their conversation with a doctor
+    patient = await make_person(api)
+    doctor = await make_person(api, Role.DOCTOR)
+    other_patient = await make_person(api)
+    upload = await post_upload(api.client, patient.token, png())
+    study_id = upload.json()["data"]["uploadStudy"]["id"]
+    conversation_id = await start(api, patient, doctor)
+
+    # when the patient shares it in a message
+    shared = await api.data(
+        SHARE,
+        {"conversation": conversation_id, "body": "my scan", "study": study_id},
+        token=patient.token,
+    )
+    # then the message carries the study, resolved by the imaging subgraph, for both of them
+    assert shared["sendMessage"]["study"] == {
+        "id": study_id,
+        "modality": "SKIN",
+        "patient": {"id": patient.id},
+    }
+    page = await api.data(
+        "query($id: ID!) { conversation(id: $id) { messages(last: 1) { edges { node {"
+        " study { id modality } } } } } }",
+        {"id": conversation_id},
+        token=doctor.token,
+    )
+    edge = page["conversation"]["messages"]["edges"][0]
+    assert edge["node"]["study"] == {"id": study_id, "modality": "SKIN"}
+
+    # and nobody can attach a study they may not see, or one of a patient not in the talk
+    other_conversation = await start(api, other_patient, doctor)
+    for who, conversation in ((other_patient, other_conversation), (doctor, other_conversation)):
+        body = await api.post(
+            SHARE,
+            {"conversation": conversation, "body": "look", "study": study_id},
+            token=who.token,
+        )
+        assert body["errors"][0]["extensions"] == {"code": "NOT_FOUND", "field": "studyId"}
+    unknown = await api.post(
+        SHARE,
+        {"conversation": conversation_id, "body": "x", "study": "no-such-study"},
+        token=patient.token,
+    )
+    assert unknown["errors"][0]["extensions"]["code"] == "NOT_FOUND"
