@@ -32,36 +32,20 @@ from tests.conftest import (
     start_server,
     stop_server,
 )
+from tests.live_operations import (
+    MESSAGE_ADDED,
+    SEND_MESSAGE,
+    SIGN_IN,
+    SIGN_UP,
+    START_CONVERSATION,
+    WAIT,
+)
 
 pytestmark = pytest.mark.skipif(
     not (TEST_DATABASE_URL and TEST_REDIS_URL),
     reason="needs the production profile: set CAREGRAPH_TEST_DATABASE_URL and "
     "CAREGRAPH_TEST_REDIS_URL (CI does)",
 )
-
-# Every wait is bounded: a lost message fails the test instead of hanging it.
-WAIT = 15.0
-
-SIGN_UP = """
-mutation($input: SignUpInput!) { signUp(input: $input) { accessToken user { id } } }"""
-
-SIGN_IN = """
-mutation($email: String!, $password: String!) {
-  signIn(email: $email, password: $password) { accessToken user { id } }
-}"""
-
-START_CONVERSATION = """
-mutation($p: [ID!]!) { startConversation(participantIds: $p) { id } }"""
-
-SEND_MESSAGE = """
-mutation($c: ID!, $body: String!) {
-  sendMessage(conversationId: $c, body: $body) { body cursor }
-}"""
-
-MESSAGE_ADDED = """
-subscription($c: ID!, $after: String) {
-  messageAdded(conversationId: $c, after: $after) { body cursor }
-}"""
 
 
 @dataclass
@@ -79,8 +63,14 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
     database_url = await create_postgres_database()
     data_dir = tmp_path_factory.mktemp("two-processes")
     prefix = f"caregraph-two-{uuid.uuid4().hex[:8]}"
-    env = server_env(Settings(data_dir=data_dir, database_url=database_url,
-                              redis_url=TEST_REDIS_URL, redis_prefix=prefix))
+    env = server_env(
+        Settings(
+            data_dir=data_dir,
+            database_url=database_url,
+            redis_url=TEST_REDIS_URL,
+            redis_prefix=prefix,
+        )
+    )
     started: list[LiveServer] = []
     try:
         for name in ("a", "b"):
@@ -92,12 +82,16 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
         await drop_postgres_database(database_url)
 
 
-async def graphql(server: LiveServer, query: str, variables: dict[str, Any], *,
-                  token: str | None = None) -> dict[str, Any]:
+async def graphql(
+    server: LiveServer, query: str, variables: dict[str, Any], *, token: str | None = None
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(base_url=server.url, timeout=WAIT) as http:
-        body: dict[str, Any] = (await http.post(
-            "/graphql", json={"query": query, "variables": variables}, headers=headers)).json()
+        body: dict[str, Any] = (
+            await http.post(
+                "/graphql", json={"query": query, "variables": variables}, headers=headers
+            )
+        ).json()
     assert "errors" not in body, body
     data: dict[str, Any] = body["data"]
     return data
@@ -106,12 +100,27 @@ async def graphql(server: LiveServer, query: str, variables: dict[str, Any], *,
 async def create_doctor(cluster: Cluster) -> tuple[str, str]:
     """(id, token) of a doctor made with ``caregraph users create``, signed in through B."""
     email = f"doctor-{uuid.uuid4().hex[:10]}@example.org"
-    done = await asyncio.wait_for(asyncio.to_thread(
-        subprocess.run,
-        [str(BIN / "caregraph"), "users", "create", "--email", email, "--role", "DOCTOR",
-         "--display-name", "Dr Two"],
-        input=f"{PASSWORD}\n".encode(), env=cluster.env, capture_output=True, timeout=WAIT,
-    ), WAIT)
+    done = await asyncio.wait_for(
+        asyncio.to_thread(
+            subprocess.run,
+            [
+                str(BIN / "caregraph"),
+                "users",
+                "create",
+                "--email",
+                email,
+                "--role",
+                "DOCTOR",
+                "--display-name",
+                "Dr Two",
+            ],
+            input=f"{PASSWORD}\n".encode(),
+            env=cluster.env,
+            capture_output=True,
+            timeout=WAIT,
+        ),
+        WAIT,
+    )
     assert done.returncode == 0, done.stderr.decode()
     session = (await graphql(cluster.b, SIGN_IN, {"email": email, "password": PASSWORD}))["signIn"]
     return session["user"]["id"], session["accessToken"]
@@ -122,15 +131,28 @@ async def receive(ws: ClientConnection) -> dict[str, Any]:
     return frame
 
 
-async def subscribe(server: LiveServer, token: str, conversation_id: str,
-                    after: str | None) -> ClientConnection:
-    ws = await websockets.connect(server.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")],
-                                  open_timeout=WAIT)
-    await ws.send(json.dumps({"type": "connection_init",
-                              "payload": {"authorization": f"Bearer {token}"}}))
+async def subscribe(
+    server: LiveServer, token: str, conversation_id: str, after: str | None
+) -> ClientConnection:
+    ws = await websockets.connect(
+        server.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")], open_timeout=WAIT
+    )
+    await ws.send(
+        json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+    )
     assert (await receive(ws))["type"] == "connection_ack"
-    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-        "query": MESSAGE_ADDED, "variables": {"c": conversation_id, "after": after}}}))
+    await ws.send(
+        json.dumps(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {
+                    "query": MESSAGE_ADDED,
+                    "variables": {"c": conversation_id, "after": after},
+                },
+            }
+        )
+    )
     return ws
 
 
@@ -144,15 +166,27 @@ async def test_a_message_sent_through_one_process_reaches_subscribers_of_the_oth
     cluster: Cluster,
 ) -> None:
     # given a patient signed up through A, a doctor, and a conversation started through A
-    patient = (await graphql(cluster.a, SIGN_UP, {"input": {
-        "email": f"patient-{uuid.uuid4().hex[:10]}@example.org", "password": PASSWORD,
-        "displayName": "Pat Two"}}))["signUp"]
+    patient = (
+        await graphql(
+            cluster.a,
+            SIGN_UP,
+            {
+                "input": {
+                    "email": f"patient-{uuid.uuid4().hex[:10]}@example.org",
+                    "password": PASSWORD,
+                    "displayName": "Pat Two",
+                }
+            },
+        )
+    )["signUp"]
     patient_token = patient["accessToken"]
     doctor_id, doctor_token = await create_doctor(cluster)
-    cid = (await graphql(cluster.a, START_CONVERSATION, {"p": [doctor_id]},
-                         token=patient_token))["startConversation"]["id"]
-    first = (await graphql(cluster.b, SEND_MESSAGE, {"c": cid, "body": "stored 1"},
-                           token=doctor_token))["sendMessage"]
+    cid = (await graphql(cluster.a, START_CONVERSATION, {"p": [doctor_id]}, token=patient_token))[
+        "startConversation"
+    ]["id"]
+    first = (
+        await graphql(cluster.b, SEND_MESSAGE, {"c": cid, "body": "stored 1"}, token=doctor_token)
+    )["sendMessage"]
     await graphql(cluster.b, SEND_MESSAGE, {"c": cid, "body": "stored 2"}, token=doctor_token)
 
     # when the patient subscribes on A after the first message, and the doctor on B from there

@@ -26,38 +26,20 @@ from websockets.typing import Subprotocol
 
 from infra.settings import Settings
 from tests.conftest import BIN, PASSWORD, LiveServer, server_env, start_server, stop_server
-
-# Every wait is bounded: a lost message fails the test instead of hanging it.
-WAIT = 15.0
-
-SIGN_UP = """
-mutation($input: SignUpInput!) {
-  signUp(input: $input) { accessToken user { id } }
-}"""
-
-SIGN_IN = """
-mutation($email: String!, $password: String!) {
-  signIn(email: $email, password: $password) { accessToken user { id } }
-}"""
-
-START_CONVERSATION = """
-mutation($p: [ID!]!) { startConversation(participantIds: $p) { id } }"""
-
-SEND_MESSAGE = """
-mutation($c: ID!, $body: String!) {
-  sendMessage(conversationId: $c, body: $body) { body cursor }
-}"""
+from tests.live_operations import (
+    MESSAGE_ADDED,
+    SEND_MESSAGE,
+    SIGN_IN,
+    SIGN_UP,
+    START_CONVERSATION,
+    WAIT,
+)
 
 MESSAGES = """
 query($c: ID!, $after: String) {
   conversation(id: $c) {
     messages(first: 100, after: $after) { edges { cursor node { body } } pageInfo { hasNextPage } }
   }
-}"""
-
-MESSAGE_ADDED = """
-subscription($c: ID!, $after: String) {
-  messageAdded(conversationId: $c, after: $after) { id body cursor }
 }"""
 
 
@@ -70,8 +52,9 @@ class Server:
     env: dict[str, str]
     http: httpx.AsyncClient
 
-    async def post(self, query: str, variables: dict[str, Any] | None = None, *,
-                   token: str | None = None) -> dict[str, Any]:
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+    ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = await self.http.post(
             "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
@@ -79,8 +62,9 @@ class Server:
         body: dict[str, Any] = response.json()
         return body
 
-    async def data(self, query: str, variables: dict[str, Any] | None = None, *,
-                   token: str | None = None) -> dict[str, Any]:
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+    ) -> dict[str, Any]:
         body = await self.post(query, variables, token=token)
         assert "errors" not in body, body
         result: dict[str, Any] = body["data"]
@@ -120,20 +104,41 @@ async def server(served: Served) -> AsyncIterator[Server]:
 
 async def sign_up(server: Server) -> User:
     email = f"patient-{uuid.uuid4().hex[:10]}@example.org"
-    session = (await server.data(SIGN_UP, {"input": {
-        "email": email, "password": PASSWORD, "displayName": "Pat Ient"}}))["signUp"]
+    session = (
+        await server.data(
+            SIGN_UP, {"input": {"email": email, "password": PASSWORD, "displayName": "Pat Ient"}}
+        )
+    )["signUp"]
     return User(session["user"]["id"], session["accessToken"])
 
 
 async def create_doctor(server: Server) -> User:
     """A doctor the way an operator makes one: ``caregraph users create``, then sign in."""
     email = f"doctor-{uuid.uuid4().hex[:10]}@example.org"
-    command = [str(BIN / "caregraph"), "users", "create", "--email", email, "--role", "DOCTOR",
-               "--display-name", "Dr Who", "--specialty", "Dermatology"]
-    done = await asyncio.wait_for(asyncio.to_thread(
-        subprocess.run, command, input=f"{PASSWORD}\n".encode(), env=server.env,
-        capture_output=True, timeout=WAIT,
-    ), WAIT)
+    command = [
+        str(BIN / "caregraph"),
+        "users",
+        "create",
+        "--email",
+        email,
+        "--role",
+        "DOCTOR",
+        "--display-name",
+        "Dr Who",
+        "--specialty",
+        "Dermatology",
+    ]
+    done = await asyncio.wait_for(
+        asyncio.to_thread(
+            subprocess.run,
+            command,
+            input=f"{PASSWORD}\n".encode(),
+            env=server.env,
+            capture_output=True,
+            timeout=WAIT,
+        ),
+        WAIT,
+    )
     assert done.returncode == 0, done.stderr.decode()
     session = (await server.data(SIGN_IN, {"email": email, "password": PASSWORD}))["signIn"]
     return User(session["user"]["id"], session["accessToken"])
@@ -159,11 +164,11 @@ async def conversation(server: Server, doctor: User) -> Conversation:
     return Conversation(started["startConversation"]["id"], patient, doctor)
 
 
-async def send(server: Server, conversation: Conversation, body: str, *,
-               by: User | None = None) -> dict[str, str]:
+async def send(
+    server: Server, conversation: Conversation, body: str, *, by: User | None = None
+) -> dict[str, str]:
     sender = by or conversation.doctor
-    sent = await server.data(SEND_MESSAGE, {"c": conversation.id, "body": body},
-                             token=sender.token)
+    sent = await server.data(SEND_MESSAGE, {"c": conversation.id, "body": body}, token=sender.token)
     message: dict[str, str] = sent["sendMessage"]
     return message
 
@@ -171,13 +176,16 @@ async def send(server: Server, conversation: Conversation, body: str, *,
 async def send_many(server: Server, conversation: Conversation, bodies: list[str]) -> None:
     """Many messages in few requests: aliased mutations run one after the other, in order."""
     for start in range(0, len(bodies), 25):
-        chunk = bodies[start:start + 25]
+        chunk = bodies[start : start + 25]
         fields = " ".join(
             f'm{i}: sendMessage(conversationId: $c, body: "{body}") {{ cursor }}'
             for i, body in enumerate(chunk)
         )
-        await server.data(f"mutation($c: ID!) {{ {fields} }}", {"c": conversation.id},
-                          token=conversation.doctor.token)
+        await server.data(
+            f"mutation($c: ID!) {{ {fields} }}",
+            {"c": conversation.id},
+            token=conversation.doctor.token,
+        )
 
 
 async def stored(server: Server, conversation: Conversation) -> list[tuple[str, str]]:
@@ -185,8 +193,11 @@ async def stored(server: Server, conversation: Conversation) -> list[tuple[str, 
     found: list[tuple[str, str]] = []
     after: str | None = None
     while True:
-        node = (await server.data(MESSAGES, {"c": conversation.id, "after": after},
-                                  token=conversation.patient.token))["conversation"]
+        node = (
+            await server.data(
+                MESSAGES, {"c": conversation.id, "after": after}, token=conversation.patient.token
+            )
+        )["conversation"]
         edges = node["messages"]["edges"]
         found += [(e["cursor"], e["node"]["body"]) for e in edges]
         if not node["messages"]["pageInfo"]["hasNextPage"]:
@@ -221,10 +232,21 @@ async def receive(ws: ClientConnection) -> dict[str, Any]:
     return frame
 
 
-async def subscribe(ws: ClientConnection, conversation: Conversation,
-                    after: str | None = None, *, op: str = "1") -> None:
-    await ws.send(json.dumps({"id": op, "type": "subscribe", "payload": {
-        "query": MESSAGE_ADDED, "variables": {"c": conversation.id, "after": after}}}))
+async def subscribe(
+    ws: ClientConnection, conversation: Conversation, after: str | None = None, *, op: str = "1"
+) -> None:
+    await ws.send(
+        json.dumps(
+            {
+                "id": op,
+                "type": "subscribe",
+                "payload": {
+                    "query": MESSAGE_ADDED,
+                    "variables": {"c": conversation.id, "after": after},
+                },
+            }
+        )
+    )
 
 
 async def next_messages(ws: ClientConnection, count: int, *, op: str = "1") -> list[dict[str, str]]:
@@ -273,11 +295,17 @@ async def test_messages_sent_during_the_replay_arrive_once_each_in_order(
     async with authenticated(server, conversation.patient) as ws:
         # when it subscribes while 50 senders race the replay, from both sides of the conversation
         await subscribe(ws, conversation, after=first_cursor)
-        sending = asyncio.gather(*(
-            send(server, conversation, body,
-                 by=conversation.patient if n % 2 else conversation.doctor)
-            for n, body in enumerate(racing)
-        ))
+        sending = asyncio.gather(
+            *(
+                send(
+                    server,
+                    conversation,
+                    body,
+                    by=conversation.patient if n % 2 else conversation.doctor,
+                )
+                for n, body in enumerate(racing)
+            )
+        )
         received, _ = await asyncio.gather(next_messages(ws, 199 + 50), sending)
         # and one more message once all of them are stored
         last = await send(server, conversation, "after the race")
@@ -310,8 +338,9 @@ async def test_subscribing_without_a_cursor_gets_only_new_messages(
     assert sent != "old news"
 
 
-async def send_until_received(server: Server, conversation: Conversation,
-                              ws: ClientConnection) -> str:
+async def send_until_received(
+    server: Server, conversation: Conversation, ws: ClientConnection
+) -> str:
     """Send numbered messages until the first one arrives; a subscription without a cursor
     starts "from now on", and "now" is when the server has opened its feed, which the client
     cannot observe. Returns the body received, after checking the rest arrive in order."""
@@ -325,7 +354,7 @@ async def send_until_received(server: Server, conversation: Conversation,
             continue
         assert frame["type"] == "next", frame
         first = str(frame["payload"]["data"]["messageAdded"]["body"])
-        following = bodies[bodies.index(first) + 1:]
+        following = bodies[bodies.index(first) + 1 :]
         assert [m["body"] for m in await next_messages(ws, len(following))] == following
         return first
     raise AssertionError("no live message arrived")
@@ -345,12 +374,27 @@ async def test_legacy_graphql_ws_protocol_replays_then_streams(
     ) as ws:
         assert ws.subprotocol == "graphql-ws"
         # when a client speaks graphql-ws: connection_init, then start after the first cursor
-        await ws.send(json.dumps({"type": "connection_init", "payload": {
-            "authorization": f"Bearer {conversation.patient.token}"}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "connection_init",
+                    "payload": {"authorization": f"Bearer {conversation.patient.token}"},
+                }
+            )
+        )
         assert (await receive(ws))["type"] == "connection_ack"
-        await ws.send(json.dumps({"id": "legacy", "type": "start", "payload": {
-            "query": MESSAGE_ADDED,
-            "variables": {"c": conversation.id, "after": sent[0]["cursor"]}}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "legacy",
+                    "type": "start",
+                    "payload": {
+                        "query": MESSAGE_ADDED,
+                        "variables": {"c": conversation.id, "after": sent[0]["cursor"]},
+                    },
+                }
+            )
+        )
         frames = [await receive(ws) for _ in range(2)]
         sent.append(await send(server, conversation, "legacy 4"))
         frames.append(await receive(ws))
@@ -372,8 +416,11 @@ async def test_legacy_graphql_ws_rejects_a_bad_token_with_connection_error(
     async with websockets.connect(
         server.live.ws_url, subprotocols=[Subprotocol("graphql-ws")], open_timeout=WAIT
     ) as ws:
-        await ws.send(json.dumps({"type": "connection_init",
-                                  "payload": {"authorization": "Bearer not-a-token"}}))
+        await ws.send(
+            json.dumps(
+                {"type": "connection_init", "payload": {"authorization": "Bearer not-a-token"}}
+            )
+        )
         error = await receive(ws)
         with pytest.raises(ConnectionClosed) as closed:
             await receive(ws)
@@ -403,8 +450,14 @@ async def test_a_patient_outside_the_conversation_gets_not_found_and_nothing_els
 
     # then the subscription fails as NOT_FOUND: an execution error in a `next` frame (the
     # stream raised before its first event), then `complete`; the answer to the ping is next
-    assert refused == {"id": "1", "type": "next", "payload": {"data": None, "errors": [
-        {"message": "Conversation not found", "extensions": {"code": "NOT_FOUND"}}]}}
+    assert refused == {
+        "id": "1",
+        "type": "next",
+        "payload": {
+            "data": None,
+            "errors": [{"message": "Conversation not found", "extensions": {"code": "NOT_FOUND"}}],
+        },
+    }
     assert completed == {"id": "1", "type": "complete"}
     assert after == {"type": "pong"}
 
@@ -431,6 +484,12 @@ async def test_subscribing_without_a_token_is_unauthenticated(
         refused, completed = await receive(ws), await receive(ws)
 
     # then the operation fails as UNAUTHENTICATED and ends
-    assert refused == {"id": "1", "type": "next", "payload": {"data": None, "errors": [
-        {"message": "Sign in first", "extensions": {"code": "UNAUTHENTICATED"}}]}}
+    assert refused == {
+        "id": "1",
+        "type": "next",
+        "payload": {
+            "data": None,
+            "errors": [{"message": "Sign in first", "extensions": {"code": "UNAUTHENTICATED"}}],
+        },
+    }
     assert completed == {"id": "1", "type": "complete"}
