@@ -37,6 +37,8 @@ run: install js demo
 	$(BIN)/caregraph serve
 
 test: install node_modules/.package-lock.json chromium
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: install
