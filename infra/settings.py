@@ -44,7 +44,9 @@ class Settings:
     inference_providers: tuple[str, ...] = ("CUDAExecutionProvider", "CPUExecutionProvider")
     inference_threads: int = 0  # ONNX Runtime intra-op threads; 0: its default
     inference_max_batch: int = 16
-    inference_max_delay_ms: float = 2.0
+    # 0: a batch is whatever queued while the previous one ran. On this CPU a wait for company
+    # only adds latency (bench/inference.md); a GPU may want a few milliseconds.
+    inference_max_delay_ms: float = 0.0
     inference_queue_size: int = 256
     max_model_bytes: int = 200 * 1024 * 1024
     # imaging
