@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install js chromium migrate demo lint bench
+.PHONY: run test install js chromium migrate demo lint bench gateway
 
 $(BIN)/caregraph: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -47,3 +47,8 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/me_conversations.py
+
+# Hive Gateway on the composed supergraph (infra/deploy/gateway.mjs), in front of subgraphs
+# served with `caregraph serve --subgraph NAME`; CAREGRAPH_<NAME>_URL says where each answers.
+gateway: node_modules/.package-lock.json
+	node infra/deploy/gateway.mjs

@@ -108,13 +108,23 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _sdl(args: argparse.Namespace) -> int:
-    from schema.snapshots import check_snapshots, write_snapshots
+    from schema.snapshots import (
+        SupergraphError,
+        check_snapshots,
+        check_supergraph,
+        write_snapshots,
+        write_supergraph,
+    )
 
-    if args.write:
-        for path in write_snapshots():
-            print(f"wrote {path}")
-        return 0
-    drift = check_snapshots()
+    try:
+        if args.write:
+            for path in [*write_snapshots(), write_supergraph()]:
+                print(f"wrote {path}")
+            return 0
+        drift = check_snapshots() + check_supergraph()
+    except SupergraphError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     for path in drift:
         print(f"out of date: {path} (run: caregraph sdl --write)", file=sys.stderr)
     return 1 if drift else 0
@@ -140,7 +150,10 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--display-name", required=True)
     create.add_argument("--specialty", default=None, help="for doctors")
     add_model_commands(commands)
-    sdl = commands.add_parser("sdl", help="write or check the schema snapshots in schema/sdl/")
+    sdl = commands.add_parser(
+        "sdl",
+        help="write or check the subgraph SDL snapshots (schema/sdl/) and the supergraph",
+    )
     mode = sdl.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true")
     mode.add_argument("--check", action="store_true")

@@ -34,6 +34,7 @@ from infra.db.audit import SqlAuditLog
 from infra.db.engine import create_engine
 from infra.db.imaging import SqlStudyRepository
 from infra.db.messaging import SqlConversationRepository
+from infra.db.migrate import migrations_head
 from infra.db.registry import SqlRegistryRepository
 from infra.db.scheduling import SqlAppointmentRepository, SqlAvailabilityRepository
 from infra.db.users import SqlRefreshTokenRepository, SqlUserRepository
@@ -119,8 +120,10 @@ class Runtime:
         checks = {"database": False, "broker": await self.broker.ping()}
         try:
             async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            checks["database"] = True
+                # Answering is not enough: a database the migrations have not reached yet
+                # (a replica started before the migrate job) would fail every request.
+                revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+            checks["database"] = revision == migrations_head()
         except Exception:  # readiness reports the failure; the log has it from the driver
             checks["database"] = False
         if self.runs_models:

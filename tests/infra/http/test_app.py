@@ -139,3 +139,20 @@ async def test_readiness_fails_while_the_database_is_down(tmp_path: object) -> N
     await runtime.close()
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"] is False
+
+
+async def test_readiness_waits_for_the_migrations(tmp_path: object) -> None:
+    # given a database that answers but was never migrated
+    settings = replace(Settings.from_env({}), data_dir=tmp_path)  # type: ignore[arg-type]
+    runtime = build_runtime(settings)
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        not_yet = await client.get("/readyz")
+        # when the migrations run, then it is ready
+        from infra.db.migrate import migrate
+
+        await migrate(runtime.engine)
+        ready = await client.get("/readyz")
+    await runtime.close()
+    assert not_yet.status_code == 503 and not_yet.json()["checks"]["database"] is False
+    assert ready.json()["checks"]["database"] is True
