@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -137,12 +137,10 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
 
 
 @dataclass
-class Api:
-    """A GraphQL client for the app, plus the runtime behind it for looking at storage."""
+class GraphQLClient:
+    """GraphQL over HTTP: an in-process app or a real server behind ``client``."""
 
     client: httpx.AsyncClient
-    runtime: Runtime
-    headers: dict[str, str] = field(default_factory=dict)
 
     async def post(
         self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
@@ -171,6 +169,13 @@ class Api:
         assert body.get("errors"), body
         code: str = body["errors"][0]["extensions"]["code"]
         return code
+
+
+@dataclass
+class Api(GraphQLClient):
+    """A GraphQL client for the app, plus the runtime behind it for looking at storage."""
+
+    runtime: Runtime
 
 
 @dataclass
@@ -253,11 +258,17 @@ def start_server(env: dict[str, str], log_path: Path, *args: str) -> LiveServer:
         process = subprocess.Popen(
             [str(BIN / "caregraph"), "serve", *args], env=env, stdout=log, stderr=subprocess.STDOUT
         )
-    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 30
+    return wait_until_ready(LiveServer(f"http://127.0.0.1:{port}", process, log_path))
+
+
+def wait_until_ready(
+    server: LiveServer, *, seconds: float = 30, what: str = "server"
+) -> LiveServer:
+    """Return once ``/readyz`` answers 200; stop the process and fail with its log otherwise."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {server.log()}")
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{what} exited: {server.log()}")
         try:
             if httpx.get(server.url + "/readyz", timeout=1).status_code == 200:
                 return server
@@ -265,7 +276,7 @@ def start_server(env: dict[str, str], log_path: Path, *args: str) -> LiveServer:
             pass
         time.sleep(0.1)
     stop_server(server)
-    raise RuntimeError(f"server not ready in 30 s: {server.log()}")
+    raise RuntimeError(f"{what} not ready in {seconds:.0f} s: {server.log()}")
 
 
 def stop_server(server: LiveServer) -> None:

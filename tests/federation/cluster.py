@@ -12,14 +12,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
 
 from infra.settings import Settings
 from schema.subgraphs import SUBGRAPHS
@@ -34,6 +31,7 @@ from tests.conftest import (
     server_env,
     start_server,
     stop_server,
+    wait_until_ready,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -141,18 +139,7 @@ def start_gateway(env: dict[str, str], log_path: Path) -> LiveServer:
             stderr=subprocess.STDOUT,
         )
     gateway = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gateway exited: {gateway.log()}")
-        try:
-            if httpx.get(gateway.url + "/readyz", timeout=1).status_code == 200:
-                return gateway
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    stop_server(gateway)
-    raise RuntimeError(f"gateway not ready in {START_SECONDS:.0f} s: {gateway.log()}")
+    return wait_until_ready(gateway, seconds=START_SECONDS, what="gateway")
 
 
 def environment_ready() -> str:

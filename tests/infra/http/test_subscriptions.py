@@ -25,7 +25,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from infra.settings import Settings
-from tests.conftest import BIN, PASSWORD, LiveServer, server_env, start_server, stop_server
+from tests.conftest import (
+    BIN,
+    PASSWORD,
+    GraphQLClient,
+    LiveServer,
+    server_env,
+    start_server,
+    stop_server,
+)
 from tests.live_operations import (
     MESSAGE_ADDED,
     SEND_MESSAGE,
@@ -47,28 +55,9 @@ query($c: ID!, $after: String) {
 
 
 @dataclass
-class Server:
+class Server(GraphQLClient):
     live: LiveServer
     env: dict[str, str]
-    http: httpx.AsyncClient
-
-    async def post(
-        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
-    ) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = await self.http.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-        )
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def data(
-        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
-    ) -> dict[str, Any]:
-        body = await self.post(query, variables, token=token)
-        assert "errors" not in body, body
-        result: dict[str, Any] = body["data"]
-        return result
 
 
 @dataclass(frozen=True)
@@ -99,7 +88,7 @@ def served(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture(scope="module")
 async def server(served: Served) -> AsyncIterator[Server]:
     async with httpx.AsyncClient(base_url=served.live.url, timeout=WAIT) as http:
-        yield Server(served.live, served.env, http)
+        yield Server(client=http, live=served.live, env=served.env)
 
 
 async def sign_up(server: Server) -> User:
