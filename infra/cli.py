@@ -10,9 +10,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sqlalchemy.exc import OperationalError, ProgrammingError
-
-from domain.errors import DomainError
 from domain.principal import Role
 from infra.container import build_runtime
 from infra.db.migrate import migrate
@@ -21,6 +18,7 @@ from infra.http.requests import RequestIdLogFilter
 from infra.models.commands import add_commands as add_model_commands
 from infra.models.commands import import_model
 from infra.models.demo import register_demo_models
+from infra.operator_runtime import CommandError, operator_runtime
 from infra.settings import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s] %(message)s"
@@ -83,8 +81,7 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> int:
         password = getpass.getpass("Password: ")
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-    runtime = build_runtime(settings)
-    try:
+    async with operator_runtime(settings) as runtime:
         user = await runtime.services.users.create_user(
             email=args.email,
             password=password,
@@ -93,16 +90,6 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> int:
             specialty=args.specialty,
             request_id="cli",
         )
-    except DomainError as error:
-        print(f"error: {error.message}", file=sys.stderr)
-        return 1
-    except (OperationalError, ProgrammingError):
-        print(
-            "error: the database has no tables yet; run `caregraph migrate` first", file=sys.stderr
-        )
-        return 1
-    finally:
-        await runtime.close()
     print(f"created {user.role.value} {user.email} ({user.id})")
     return 0
 
@@ -164,6 +151,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    try:
+        return run(args, settings)
+    except CommandError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         settings = replace(
             settings,

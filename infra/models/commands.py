@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from sqlalchemy.exc import OperationalError, ProgrammingError
-
-from domain.errors import DomainError
 from domain.modality import Modality
 from domain.principal import Principal, Role
-from infra.container import build_runtime
+from infra.operator_runtime import CommandError, operator_runtime
 from infra.settings import Settings
 
 OPERATOR = Principal(user_id="", role=Role.ADMIN, request_id="cli")
@@ -40,11 +36,9 @@ async def import_model(settings: Settings, args: argparse.Namespace) -> int:
     try:
         artifact = args.file.read_bytes()
     except OSError as error:
-        print(f"error: cannot read {args.file}: {error.strerror}", file=sys.stderr)
-        return 1
+        raise CommandError(f"cannot read {args.file}: {error.strerror}") from None
     labels = [label for label in (args.labels or "").split(",") if label.strip()]
-    runtime = build_runtime(settings)
-    try:
+    async with operator_runtime(settings) as runtime:
         model, version = await runtime.services.registry.import_version(
             OPERATOR,
             model_name=args.model,
@@ -55,16 +49,6 @@ async def import_model(settings: Settings, args: argparse.Namespace) -> int:
             intended_use=args.intended_use,
             activate=args.activate,
         )
-    except DomainError as error:
-        print(f"error: {error.message}", file=sys.stderr)
-        return 1
-    except (OperationalError, ProgrammingError):
-        print(
-            "error: the database has no tables yet; run `caregraph migrate` first", file=sys.stderr
-        )
-        return 1
-    finally:
-        await runtime.close()
     print(
         f"registered {model.name} {version.version} ({version.id}): {version.status.value}, "
         f"sha256 {version.sha256}"
