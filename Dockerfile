@@ -31,6 +31,7 @@ COPY resolvers ./resolvers
 COPY domain ./domain
 COPY inference ./inference
 COPY infra ./infra
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN CAREGRAPH_ONNXRUNTIME="${VARIANT}" sh infra/deploy/install.sh /opt/caregraph
 
 # ---- runtime: Python from the build image on the chosen base, the venv, a non-root user

@@ -8,9 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/caregraph: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	PYTHON=$(PYTHON) CAREGRAPH_EDITABLE=1 CAREGRAPH_EXTRAS=test sh infra/deploy/install.sh $(VENV)
 	@touch $@
 
 install: $(BIN)/caregraph
