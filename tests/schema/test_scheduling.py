@@ -311,20 +311,31 @@ async def test_cancel_and_reschedule_free_and_take_time(api: Api) -> None:
     ) == "CONFLICT"
 
 
+STUDY = "query($id: ID!) { study(id: $id) { id patient { id } } }"
+
+
 async def test_a_booked_appointment_is_a_care_relation_until_cancelled(api: Api) -> None:
-    # given a patient the doctor has no relation with
+    from tests.schema.imaging_support import png, post_upload
+
+    # given a patient with a study, whom the doctor has no relation with
     doctor = await doctor_open_mondays(api)
     patient = await make_person(api, name="Pat Related")
+    upload = await post_upload(api.client, patient.token, png())
+    study_id = upload.json()["data"]["uploadStudy"]["id"]
     assert await api.error_code(PROFILE, {"id": patient.id}, token=doctor.token) == "NOT_FOUND"
+    assert await api.error_code(STUDY, {"id": study_id}, token=doctor.token) == "NOT_FOUND"
 
-    # when the patient books, the doctor may see the patient's profile
+    # when the patient books, the doctor may see the patient's profile and studies
     booked = await book(api, patient, doctor, at(next_monday(), "11:00"))
     seen = await api.data(PROFILE, {"id": patient.id}, token=doctor.token)
     assert seen["user"] == {"id": patient.id, "displayName": "Pat Related"}
+    study = await api.data(STUDY, {"id": study_id}, token=doctor.token)
+    assert study["study"] == {"id": study_id, "patient": {"id": patient.id}}
 
-    # and once it is cancelled, no longer
+    # and once it is cancelled, neither
     await api.data(CANCEL, {"id": booked["id"]}, token=patient.token)
     assert await api.error_code(PROFILE, {"id": patient.id}, token=doctor.token) == "NOT_FOUND"
+    assert await api.error_code(STUDY, {"id": study_id}, token=doctor.token) == "NOT_FOUND"
 
 
 async def test_bad_bookings_get_their_code_and_change_nothing(api: Api) -> None:
