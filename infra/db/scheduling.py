@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from domain.scheduling.models import Appointment, AppointmentStatus, AvailabilityWindow, Slot
 from domain.scheduling.ports import SlotTaken
 from domain.scheduling.slots import blocks
+from infra.db.engine import autocommit
 from infra.db.tables import appointment_blocks, appointments, availability_windows
 
 BOOKED = AppointmentStatus.BOOKED.value
@@ -37,6 +38,7 @@ def _appointment(row: Any) -> Appointment:
 class SqlAvailabilityRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._reads = autocommit(engine)
 
     async def replace(self, doctor_id: str, windows: Sequence[AvailabilityWindow]) -> None:
         async with self._engine.begin() as conn:
@@ -71,7 +73,7 @@ class SqlAvailabilityRepository:
                 availability_windows.c.start_minute,
             )
         )
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             for row in await conn.execute(query):
                 found[row.doctor_id].append(
                     AvailabilityWindow(row.weekday, row.start_minute, row.end_minute, row.timezone)
@@ -82,6 +84,7 @@ class SqlAvailabilityRepository:
 class SqlAppointmentRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._reads = autocommit(engine)
 
     async def book(self, appointment: Appointment) -> None:
         try:
@@ -186,7 +189,7 @@ class SqlAppointmentRepository:
     async def get_many(self, appointment_ids: Sequence[str]) -> list[Appointment]:
         if not appointment_ids:
             return []
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = await conn.execute(
                 select(appointments).where(appointments.c.id.in_(appointment_ids))
             )
@@ -203,7 +206,7 @@ class SqlAppointmentRepository:
             )
             .order_by(appointments.c.starts_at)
         )
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return [Slot(row.starts_at, row.ends_at) for row in await conn.execute(query)]
 
     async def for_user(
@@ -218,7 +221,7 @@ class SqlAppointmentRepository:
         if starts_before is not None:
             query = query.where(appointments.c.starts_at < starts_before)
         query = query.order_by(appointments.c.starts_at, appointments.c.id).limit(limit)
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return [_appointment(row) for row in await conn.execute(query)]
 
     async def partners_among(self, user_id: str, other_ids: Sequence[str]) -> set[str]:
@@ -234,6 +237,6 @@ class SqlAppointmentRepository:
                      appointments.c.patient_id.in_(other_ids)),
             ),
         )
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = await conn.execute(query)
             return {row.doctor_id if row.patient_id == user_id else row.patient_id for row in rows}
