@@ -25,6 +25,7 @@ from domain.users.ports import AttemptLimiter
 from domain.users.service import UserService
 from inference.batcher import BatchSettings
 from inference.images import ImageLimits
+from inference.recent_images import RecentImages
 from infra.attempts import MemoryAttemptLimiter, RedisAttemptLimiter
 from infra.auth.passwords import Argon2PasswordHasher
 from infra.auth.tokens import JwtCodec, load_or_create_secret
@@ -235,6 +236,9 @@ def build_runtime(settings: Settings, *, scheduling_clock: Clock = utc_now) -> R
     relations.messaging = messaging
     relations.scheduling = scheduling
     artifacts = LocalArtifactStore(settings.data_dir / "models")
+    runs_diagnoses = settings.diagnosis_workers > 0 and settings.subgraph in ("", "imaging")
+    # Uploads and the diagnosis worker share a process: the worker takes the upload's decode.
+    recent_images = RecentImages() if runs_diagnoses else None
     models = OnnxModelEngine(
         artifacts=artifacts,
         providers=settings.inference_providers,
@@ -247,6 +251,7 @@ def build_runtime(settings: Settings, *, scheduling_clock: Clock = utc_now) -> R
         image_limits=ImageLimits(
             max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
         ),
+        recent_images=recent_images,
     )
     registry = RegistryService(
         repository=SqlRegistryRepository(engine),
@@ -261,7 +266,8 @@ def build_runtime(settings: Settings, *, scheduling_clock: Clock = utc_now) -> R
         studies=studies,
         images=images,
         inspector=PillowImageInspector(
-            ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
+            ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels),
+            recent_images=recent_images,
         ),
         urls=HmacImageUrlSigner(
             private_key or load_or_create_secret(settings.data_dir),
@@ -277,10 +283,9 @@ def build_runtime(settings: Settings, *, scheduling_clock: Clock = utc_now) -> R
     relations.imaging = imaging
     shared_studies.imaging = imaging
     worker = None
-    if settings.diagnosis_workers > 0 and settings.subgraph in ("", "imaging"):
+    if runs_diagnoses:
         runner = DiagnosisRunner(
             queue=studies,
-            studies=studies,
             images=images,
             classifier=registry,
             imaging=imaging,

@@ -7,6 +7,7 @@ InferenceRecord. Imaging stores the finding on its Diagnosis.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +28,34 @@ class Classification:
     probabilities: tuple[ClassProbability, ...]  # highest first, every label of the model
 
 
+class ImageSource(Protocol):
+    """A study's stored image: its content hash, and its bytes when they are needed.
+
+    The bytes are read only if the engine has no decoded copy at hand (see
+    ``inference.recent_images``): reading them can be a download.
+    """
+
+    @property
+    def sha256(self) -> str: ...
+
+    async def read(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ImageBytes:
+    """An ImageSource over bytes already in memory."""
+
+    data: bytes
+    sha256: str
+
+    @classmethod
+    def of(cls, data: bytes) -> ImageBytes:
+        return cls(data, hashlib.sha256(data).hexdigest())
+
+    async def read(self) -> bytes:
+        return self.data
+
+
 class Classifier(Protocol):
     async def classify(
         self,
@@ -34,10 +63,14 @@ class Classifier(Protocol):
         modality: Modality,
         patient_id: str,
         diagnosis_id: str,
-        image: bytes,
-        input_sha256: str,
+        image: ImageSource,
+        attempt: int,
     ) -> Classification:
         """Run the registry's choice of model on ``image``; record the inference.
+
+        ``attempt`` counts the job's claims, 1 for the first. A later attempt may follow a run
+        that was recorded by a process that died before storing its finding: that run's version
+        answers again, and no second record is written.
 
         Raises DomainError: SERVICE_UNAVAILABLE when no version is active or the engine is
         overloaded (the caller retries later), BAD_USER_INPUT when the image cannot be read.

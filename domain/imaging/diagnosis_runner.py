@@ -17,13 +17,24 @@ from datetime import timedelta
 from domain.clock import Clock, utc_now
 from domain.errors import DomainError, ErrorCode
 from domain.imaging.classification import Classifier
-from domain.imaging.models import ClaimedJob, Diagnosis, ImagingStudy
-from domain.imaging.ports import DiagnosisQueue, ImageStore, StudyRepository
+from domain.imaging.models import ClaimedJob, Diagnosis, ImagingStudy, SettledJob
+from domain.imaging.ports import DiagnosisQueue, ImageStore
 from domain.imaging.service import ImagingService
 
 log = logging.getLogger(__name__)
 
 SAFE_FAILURE = "The image could not be analysed"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    """A study's image in the store, read only if the classifier needs the bytes."""
+
+    sha256: str
+    store: ImageStore
+
+    async def read(self) -> bytes:
+        return await self.store.read(self.sha256)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +51,6 @@ class DiagnosisRunner:
         self,
         *,
         queue: DiagnosisQueue,
-        studies: StudyRepository,
         images: ImageStore,
         classifier: Classifier,
         imaging: ImagingService,
@@ -48,7 +58,6 @@ class DiagnosisRunner:
         clock: Clock = utc_now,
     ) -> None:
         self._queue = queue
-        self._studies = studies
         self._images = images
         self._classifier = classifier
         self._imaging = imaging
@@ -71,18 +80,17 @@ class DiagnosisRunner:
         await self._finish(job, outcome)
         return True
 
-    async def _run(self, job: ClaimedJob) -> Diagnosis | None:
+    async def _run(self, job: ClaimedJob) -> SettledJob | None:
         hold = self._settings.hold.total_seconds()
         if hold > 0:
             await asyncio.sleep(hold)
         try:
-            image = await self._images.read(job.study.image.sha256)
             found = await self._classifier.classify(
                 modality=job.study.modality,
                 patient_id=job.study.patient_id,
                 diagnosis_id=job.diagnosis.id,
-                image=image,
-                input_sha256=job.study.image.sha256,
+                image=StoredImage(job.study.image.sha256, self._images),
+                attempt=job.attempts,
             )
         except DomainError as error:
             now = self._clock()
@@ -98,13 +106,11 @@ class DiagnosisRunner:
             return await self._queue.fail(job, SAFE_FAILURE, now=self._clock())
         return await self._queue.complete(job, found, now=self._clock())
 
-    async def _finish(self, job: ClaimedJob, outcome: Diagnosis | None) -> None:
+    async def _finish(self, job: ClaimedJob, outcome: SettledJob | None) -> None:
         if outcome is None:
             log.warning("diagnosis %s: lease lost, another worker has it", job.diagnosis.id)
             return
-        # The study is read again: it may have been assigned while the model ran.
-        found = await self._studies.get_many([job.study.id])
-        await self._publish(outcome, found[0] if found else job.study)
+        await self._publish(outcome.diagnosis, outcome.study)
 
     async def _publish(self, diagnosis: Diagnosis, study: ImagingStudy) -> None:
         await self._imaging.publish(diagnosis, study.audience)

@@ -91,6 +91,15 @@ class ClaimedJob:
 
 
 @dataclass(frozen=True, slots=True)
+class SettledJob:
+    """A claimed job moved on, with its study as it stands now: the study may have been
+    assigned to a doctor while the model ran, and the event goes to whoever sees it now."""
+
+    diagnosis: Diagnosis
+    study: ImagingStudy
+
+
+@dataclass(frozen=True, slots=True)
 class StudyPage:
     studies: list[ImagingStudy]
     has_next_page: bool

@@ -14,6 +14,7 @@ from domain.imaging.models import (
     DiagnosisReview,
     ImageFacts,
     ImagingStudy,
+    SettledJob,
 )
 from domain.principal import Role
 
@@ -73,14 +74,14 @@ class DiagnosisQueue(Protocol):
     async def extend_lease(self, diagnosis_id: str, token: str, until: datetime) -> bool: ...
     async def complete(
         self, job: ClaimedJob, classification: Classification, *, now: datetime
-    ) -> Diagnosis | None:
+    ) -> SettledJob | None:
         """COMPLETED with the finding; None when the lease was lost to another worker."""
         ...
 
-    async def fail(self, job: ClaimedJob, error: str, *, now: datetime) -> Diagnosis | None: ...
+    async def fail(self, job: ClaimedJob, error: str, *, now: datetime) -> SettledJob | None: ...
     async def retry_later(
         self, job: ClaimedJob, *, run_after: datetime, now: datetime
-    ) -> Diagnosis | None:
+    ) -> SettledJob | None:
         """Back to QUEUED, due at ``run_after``."""
         ...
 

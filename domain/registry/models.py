@@ -73,6 +73,15 @@ class Experiment:
 
 
 @dataclass(frozen=True, slots=True)
+class Routing:
+    """What may serve a modality right now, read in one go: its running experiment, if any,
+    and the versions to pick from (the ACTIVE one and the experiment's two arms)."""
+
+    experiment: Experiment | None
+    versions: tuple[ModelVersion, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class InferenceRecord:
     """One run of a model. No pixels, no patient: the input's SHA-256 only."""
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from domain.imaging.classification import ImageSource
 from domain.modality import Modality
 from domain.registry.models import (
     EnginePrediction,
@@ -14,6 +15,7 @@ from domain.registry.models import (
     Model,
     ModelStatus,
     ModelVersion,
+    Routing,
 )
 
 
@@ -32,6 +34,10 @@ class RegistryRepository(Protocol):
     async def versions_by_id(self, version_ids: Sequence[str]) -> list[ModelVersion]: ...
     async def versions_of_models(self, model_ids: Sequence[str]) -> list[ModelVersion]: ...
     async def active_version(self, modality: Modality) -> ModelVersion | None: ...
+    async def routing(self, modality: Modality) -> Routing:
+        """The running experiment and the versions that may serve ``modality``, in one read."""
+        ...
+
     async def versions_to_warm(self) -> list[ModelVersion]:
         """ACTIVE versions and both arms of every running experiment."""
         ...
@@ -102,7 +108,7 @@ class ModelEngine(Protocol):
 
     def is_loaded(self, version_id: str) -> bool: ...
     async def unload(self, version_id: str) -> None: ...
-    async def classify(self, version_id: str, image: bytes) -> EnginePrediction:
-        """Decode ``image`` and run the loaded version on it (BAD_USER_INPUT: unreadable image;
-        SERVICE_UNAVAILABLE: not loaded or overloaded)."""
+    async def classify(self, version_id: str, image: ImageSource) -> EnginePrediction:
+        """Decode ``image`` (or take the copy decoded at upload) and run the loaded version on
+        it (BAD_USER_INPUT: unreadable image; SERVICE_UNAVAILABLE: not loaded or overloaded)."""
         ...

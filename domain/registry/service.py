@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from domain.audit import AuditEvent, AuditLog
 from domain.clock import Clock, utc_now
 from domain.errors import DomainError, ErrorCode, bad_input, not_found, unauthenticated
-from domain.imaging.classification import Classification, ClassProbability
+from domain.imaging.classification import Classification, ClassProbability, ImageSource
 from domain.modality import Modality
 from domain.principal import Principal, Role, require, require_role
 from domain.registry import routing
@@ -400,29 +400,30 @@ class RegistryService:
         modality: Modality,
         patient_id: str,
         diagnosis_id: str,
-        image: bytes,
-        input_sha256: str,
+        image: ImageSource,
+        attempt: int,
     ) -> Classification:
-        recorded = (await self._repo.versions_of_diagnoses([diagnosis_id])).get(diagnosis_id)
-        if recorded is not None:
-            # A job reclaimed after its process died between recording this run and saving the
-            # finding: the same version gives the same answer, and the one record stays one.
-            [version] = await self._repo.versions_by_id([recorded])
-            await self._ensure_loaded(version)
-            return _classification(version.id, await self._engine.classify(version.id, image))
+        if attempt > 1:
+            recorded = (await self._repo.versions_of_diagnoses([diagnosis_id])).get(diagnosis_id)
+            if recorded is not None:
+                # Reclaimed after its process died between recording this run and saving the
+                # finding: the same version gives the same answer, and the one record stays one.
+                [version] = await self._repo.versions_by_id([recorded])
+                await self._ensure_loaded(version)
+                return _classification(version.id, await self._engine.classify(version.id, image))
         version = await self._choose(modality, patient_id)
         try:
             await self._ensure_loaded(version)
             prediction = await self._engine.classify(version.id, image)
         except Exception:
-            await self._record_failure(version.id, diagnosis_id, input_sha256)
+            await self._record_failure(version.id, diagnosis_id, image.sha256)
             raise
         await self._repo.add_record(
             InferenceRecord(
                 id=str(uuid.uuid4()),
                 model_version_id=version.id,
                 diagnosis_id=diagnosis_id,
-                input_sha256=input_sha256,
+                input_sha256=image.sha256,
                 queue_ms=prediction.queue_ms,
                 compute_ms=prediction.compute_ms,
                 confidence=prediction.confidence,
@@ -452,22 +453,23 @@ class RegistryService:
     # ---- internals
 
     async def _choose(self, modality: Modality, patient_id: str) -> ModelVersion:
-        experiment = await self._repo.active_experiment(modality)
+        serving = await self._repo.routing(modality)
+        by_id = {version.id: version for version in serving.versions}
+        experiment = serving.experiment
         if experiment is not None:
             arm = (
                 experiment.candidate_id
                 if routing.takes_candidate(experiment.id, patient_id, experiment.candidate_percent)
                 else experiment.control_id
             )
-            found = await self._repo.versions_by_id([arm])
-            if found:
-                return found[0]
-        version = await self._repo.active_version(modality)
-        if version is None:
+            if arm in by_id:
+                return by_id[arm]
+        active = next((v for v in serving.versions if v.status is ModelStatus.ACTIVE), None)
+        if active is None:
             raise DomainError(
                 ErrorCode.SERVICE_UNAVAILABLE, f"No model version is active for {modality.value}"
             )
-        return version
+        return active
 
     async def _ensure_loaded(self, version: ModelVersion) -> ModelVersion:
         if self._engine.is_loaded(version.id):

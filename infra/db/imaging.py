@@ -20,6 +20,7 @@ from domain.imaging.models import (
     ImageFacts,
     ImagingStudy,
     ReviewVerdict,
+    SettledJob,
 )
 from domain.imaging.ports import StudyKey
 from domain.modality import Modality
@@ -295,7 +296,7 @@ class SqlStudyRepository:
 
     async def complete(
         self, job: ClaimedJob, classification: Classification, *, now: datetime
-    ) -> Diagnosis | None:
+    ) -> SettledJob | None:
         return await self._settle(
             job,
             status=COMPLETED,
@@ -306,18 +307,19 @@ class SqlStudyRepository:
             updated_at=now,
         )
 
-    async def fail(self, job: ClaimedJob, error: str, *, now: datetime) -> Diagnosis | None:
+    async def fail(self, job: ClaimedJob, error: str, *, now: datetime) -> SettledJob | None:
         return await self._settle(
             job, status=FAILED, error=error[:MAX_ERROR], completed_at=now, updated_at=now
         )
 
     async def retry_later(
         self, job: ClaimedJob, *, run_after: datetime, now: datetime
-    ) -> Diagnosis | None:
+    ) -> SettledJob | None:
         return await self._settle(job, status=QUEUED, run_after=run_after, updated_at=now)
 
-    async def _settle(self, job: ClaimedJob, **values: Any) -> Diagnosis | None:
-        """Move a claimed job on, if its lease is still this worker's."""
+    async def _settle(self, job: ClaimedJob, **values: Any) -> SettledJob | None:
+        """Move a claimed job on, if its lease is still this worker's; read its study in the
+        same transaction."""
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -336,7 +338,9 @@ class SqlStudyRepository:
                     .returning(*diagnoses.c)
                 )
             ).first()
-        return _diagnosis(row) if row else None
+            if row is None:
+                return None
+            return SettledJob(_diagnosis(row), await self._study_in(conn, row.study_id))
 
     @staticmethod
     async def _study_in(conn: AsyncConnection, study_id: str) -> ImagingStudy:

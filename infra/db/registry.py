@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, or_, select, tuple_, update
+from sqlalchemy import and_, exists, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,6 +20,7 @@ from domain.registry.models import (
     ModelStatus,
     ModelVersion,
     Outcome,
+    Routing,
 )
 from infra.db.engine import autocommit
 from infra.db.tables import experiments, inference_records, model_versions, registry_models
@@ -202,6 +203,52 @@ class SqlRegistryRepository:
         )
         rows = await self._all(query)
         return _version(rows[0]) if rows else None
+
+    async def routing(self, modality: Modality) -> Routing:
+        # One statement: the ACTIVE version and the running experiment's arms, each arm row
+        # carrying its experiment (at most one runs per modality).
+        running = and_(
+            experiments.c.modality == modality.value,
+            experiments.c.active.is_(True),
+            or_(
+                experiments.c.control_id == versions.c.id,
+                experiments.c.candidate_id == versions.c.id,
+            ),
+        )
+        query = (
+            select(
+                versions,
+                experiments.c.id.label("experiment_id"),
+                experiments.c.control_id,
+                experiments.c.candidate_id,
+                experiments.c.candidate_percent,
+                experiments.c.started_at.label("experiment_started_at"),
+            )
+            .select_from(versions.outerjoin(experiments, running))
+            .where(
+                versions.c.modality == modality.value,
+                or_(versions.c.status == ModelStatus.ACTIVE.value, experiments.c.id.is_not(None)),
+            )
+        )
+        rows = await self._all(query)
+        experiment = next(
+            (
+                Experiment(
+                    id=row.experiment_id,
+                    modality=modality,
+                    control_id=row.control_id,
+                    candidate_id=row.candidate_id,
+                    candidate_percent=row.candidate_percent,
+                    active=True,
+                    started_at=row.experiment_started_at,
+                    stopped_at=None,
+                )
+                for row in rows
+                if row.experiment_id is not None
+            ),
+            None,
+        )
+        return Routing(experiment, tuple(_version(row) for row in rows))
 
     async def versions_to_warm(self) -> list[ModelVersion]:
         in_experiment = exists().where(

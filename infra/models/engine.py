@@ -11,11 +11,13 @@ import asyncio
 from collections.abc import Sequence
 
 from domain.errors import DomainError, ErrorCode
+from domain.imaging.classification import ImageSource
 from domain.registry.models import EnginePrediction, LabelScore, Model, ModelVersion
 from inference.batcher import BatchSettings
 from inference.engine import InferenceEngine
 from inference.images import ImageLimits, decode_image
 from inference.providers import CPU, SessionSettings
+from inference.recent_images import RecentImages
 from inference.spec import InputSpec, ModelSpec
 from infra.models.artifacts import LocalArtifactStore
 
@@ -49,8 +51,10 @@ class OnnxModelEngine:
         intra_op_threads: int = 0,
         batch: BatchSettings | None = None,
         image_limits: ImageLimits | None = None,
+        recent_images: RecentImages | None = None,
     ) -> None:
         self._artifacts = artifacts
+        self._recent = recent_images
         self._engine = InferenceEngine(
             session=SessionSettings(tuple(providers), intra_op_threads), batch=batch
         )
@@ -92,8 +96,10 @@ class OnnxModelEngine:
     async def unload(self, version_id: str) -> None:
         await self._engine.unload(version_id)
 
-    async def classify(self, version_id: str, image: bytes) -> EnginePrediction:
-        decoded = await asyncio.to_thread(decode_image, image, self._limits)
+    async def classify(self, version_id: str, image: ImageSource) -> EnginePrediction:
+        decoded = self._recent.take(image.sha256) if self._recent is not None else None
+        if decoded is None:
+            decoded = await asyncio.to_thread(decode_image, await image.read(), self._limits)
         prediction = await self._engine.classify(version_id, decoded)
         return EnginePrediction(
             label=prediction.label,

@@ -4,6 +4,7 @@ real registry and inference engine with the demo models, review, access, and bad
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from domain.imaging.diagnosis_runner import StoredImage
+from domain.modality import Modality
 from domain.principal import Role
 from infra.container import Runtime
 from infra.db.tables import diagnoses, diagnosis_reviews, imaging_studies
@@ -173,6 +176,44 @@ async def test_upload_queues_a_diagnosis_that_completes_with_every_class(api: Ap
         (p["probability"] for p in probabilities), reverse=True
     )
     assert diagnosis["study"] == {"id": study["id"]}
+
+
+async def test_the_worker_classifies_the_uploads_own_decode(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the diagnosis worker in this process, and an image store that notes every read
+    store = api.runtime.images
+    read = store.read
+    reads: list[str] = []
+
+    async def noting(key: str) -> bytes:
+        reads.append(key)
+        return await read(key)
+
+    monkeypatch.setattr(store, "read", noting)
+    patient = await make_person(api)
+    image = png(90, 70, (10, 160, 90))
+
+    # when a patient uploads it and the worker runs it
+    study = await upload(api, patient, image, modality="SKIN")
+    final = await wait_for_final(api.client, patient.token, study["id"])
+    assert final["status"] == "COMPLETED"
+
+    # then the stored bytes were never read back: the worker took the upload's decode
+    assert study["sha256"] not in reads
+    # and the finding is the one a fresh decode of the stored bytes gives
+    found = (await api.data(STUDY, {"id": study["id"]}, token=patient.token))["study"]
+    fresh = await api.runtime.services.registry.classify(
+        modality=Modality.SKIN,
+        patient_id=patient.id,
+        diagnosis_id=str(uuid.uuid4()),
+        image=StoredImage(study["sha256"], store),
+        attempt=1,
+    )
+    assert study["sha256"] in reads
+    assert [(p["label"], p["probability"]) for p in found["diagnosis"]["probabilities"]] == [
+        (p.label, pytest.approx(p.probability)) for p in fresh.probabilities
+    ]
 
 
 async def test_every_modality_is_read_by_its_own_model(api: Api) -> None:

@@ -18,7 +18,9 @@ from PIL import Image
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bench.me_conversations import recording_statements
 from domain.errors import DomainError, ErrorCode
+from domain.imaging.classification import ImageBytes
 from domain.modality import Modality
 from domain.principal import Role
 from domain.registry.models import InferenceRecord, Outcome
@@ -375,13 +377,12 @@ async def upload_bone(api: Api, admin: Person, model_id: str, version: str) -> d
 
 async def classified_by(api: Api, modality: Modality, patient_id: str | None = None) -> str:
     """Run the registry's Classifier (what the imaging worker calls) and say which version ran."""
-    image = png()
     result = await api.runtime.services.registry.classify(
         modality=modality,
         patient_id=patient_id or str(uuid.uuid4()),
         diagnosis_id=str(uuid.uuid4()),
-        image=image,
-        input_sha256=hashlib.sha256(image).hexdigest(),
+        image=ImageBytes.of(png()),
+        attempt=1,
     )
     return result.model_version_id
 
@@ -473,16 +474,16 @@ async def test_every_inference_writes_a_record_without_pixels(api: Api, admin: P
             modality=Modality.SKIN,
             patient_id="patient-x",
             diagnosis_id=diagnosis_id,
-            image=image,
-            input_sha256=hashlib.sha256(image).hexdigest(),
+            image=ImageBytes.of(image),
+            attempt=1,
         )
         with pytest.raises(DomainError) as refused:
             await api.runtime.services.registry.classify(
                 modality=Modality.SKIN,
                 patient_id="patient-x",
                 diagnosis_id=str(uuid.uuid4()),
-                image=b"\x89PNG\r\n\x1a\n truncated",
-                input_sha256="0" * 64,
+                image=ImageBytes(b"\x89PNG\r\n\x1a\n truncated", "0" * 64),
+                attempt=1,
             )
         assert refused.value.code is ErrorCode.BAD_USER_INPUT
 
@@ -530,16 +531,15 @@ async def test_a_reclaimed_job_gets_the_same_answer_and_no_second_record(
             "modality": Modality.SKIN,
             "patient_id": "patient-y",
             "diagnosis_id": diagnosis_id,
-            "image": image,
-            "input_sha256": hashlib.sha256(image).hexdigest(),
+            "image": ImageBytes.of(image),
         }
-        before = await api.runtime.services.registry.classify(**job)  # type: ignore[arg-type]
+        before = await api.runtime.services.registry.classify(**job, attempt=1)
         # and meanwhile another version became ACTIVE
         second = await new_version(api, admin, await new_model(api, admin), "2.0.0")
         await api.data(SET_STATUS, {"id": second["id"], "status": "ACTIVE"}, token=admin.token)
 
-        # when the reclaimed job runs again
-        again = await api.runtime.services.registry.classify(**job)  # type: ignore[arg-type]
+        # when the reclaimed job runs again (its second claim)
+        again = await api.runtime.services.registry.classify(**job, attempt=2)
 
         # then it answers with the recorded version, the same finding, and one record stays
         assert again == before and again.model_version_id == first["id"]
@@ -552,6 +552,27 @@ async def test_a_reclaimed_job_gets_the_same_answer_and_no_second_record(
                 )
             ).all()
         assert len(rows) == 1
+
+
+async def test_a_first_attempt_costs_one_routing_read_and_one_record(
+    api: Api, admin: Person
+) -> None:
+    async with active_restored(api, admin, Modality.SKIN):
+        # given an ACTIVE skin version, loaded by a first classification
+        version = await new_version(api, admin, await new_model(api, admin), "1.0.0")
+        await api.data(SET_STATUS, {"id": version["id"], "status": "ACTIVE"}, token=admin.token)
+        assert await classified_by(api, Modality.SKIN) == version["id"]
+
+        # when a job is classified on its first attempt
+        with recording_statements(api.runtime.engine) as statements:
+            assert await classified_by(api, Modality.SKIN) == version["id"]
+
+        # then the registry read which version serves, once, and wrote the one record: no
+        # look for an earlier run (a first attempt has none)
+        assert len(statements) == 2, statements
+        routing, record = (" ".join(s.split()).upper() for s in statements)
+        assert routing.startswith("SELECT") and "EXPERIMENTS" in routing
+        assert record.startswith("INSERT INTO INFERENCE_RECORDS")
 
 
 async def registry_subgraph_entities(api: Api, who: Person, diagnosis_id: str) -> Any:

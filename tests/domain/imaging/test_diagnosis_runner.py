@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from domain.errors import DomainError, ErrorCode
-from domain.imaging.classification import Classification
+from domain.imaging.classification import Classification, ImageSource
 from domain.imaging.diagnosis_runner import SAFE_FAILURE, DiagnosisRunner, RunnerSettings
 from domain.imaging.models import DiagnosisStatus
 from domain.modality import Modality
@@ -32,8 +32,8 @@ class Refusing:
         modality: Modality,
         patient_id: str,
         diagnosis_id: str,
-        image: bytes,
-        input_sha256: str,
+        image: ImageSource,
+        attempt: int,
     ) -> Classification:
         self.calls += 1
         raise self.error
@@ -47,7 +47,6 @@ async def runner_for(
     repo = SqlStudyRepository(runtime.engine)
     return DiagnosisRunner(
         queue=repo,
-        studies=repo,
         images=images,
         classifier=classifier,
         imaging=runtime.services.imaging,

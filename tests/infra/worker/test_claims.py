@@ -101,8 +101,10 @@ async def test_an_expired_lease_is_claimed_again_and_the_old_holder_is_shut_out(
     # then the first holder can neither renew nor settle it; the second completes it once
     assert not await repo.extend_lease(job_id, first.lease_token, later + timedelta(hours=1))
     assert await repo.complete(first, RESULT, now=later) is None
-    done = await repo.complete(second, RESULT, now=later)
-    assert done is not None and done.status is DiagnosisStatus.COMPLETED
+    settled = await repo.complete(second, RESULT, now=later)
+    assert settled is not None and settled.study.id == second.study.id
+    done = settled.diagnosis
+    assert done.status is DiagnosisStatus.COMPLETED
     assert done.label == "a" and done.probabilities == RESULT.probabilities
     assert await repo.complete(second, RESULT, now=later) is None
 
@@ -115,7 +117,7 @@ async def test_retry_later_puts_the_job_back_in_the_queue_when_due(runtime: Runt
     assert job is not None
 
     queued = await repo.retry_later(job, run_after=at + timedelta(seconds=10), now=at)
-    assert queued is not None and queued.status is DiagnosisStatus.QUEUED
+    assert queued is not None and queued.diagnosis.status is DiagnosisStatus.QUEUED
 
     assert (
         await repo.claim(now=at + timedelta(seconds=5), lease_until=at + timedelta(hours=1)) is None
@@ -123,5 +125,26 @@ async def test_retry_later_puts_the_job_back_in_the_queue_when_due(runtime: Runt
     again = await repo.claim(now=at + timedelta(seconds=11), lease_until=at + timedelta(hours=1))
     assert again is not None and again.diagnosis.id == job_id and again.attempts == 2
     failed = await repo.fail(again, "x" * 600, now=at + timedelta(seconds=12))
-    assert failed is not None and failed.status is DiagnosisStatus.FAILED
-    assert failed.error is not None and len(failed.error) == 500
+    assert failed is not None and failed.diagnosis.status is DiagnosisStatus.FAILED
+    assert failed.diagnosis.error is not None and len(failed.diagnosis.error) == 500
+
+
+async def test_a_settled_job_carries_its_study_as_it_stands_when_settled(
+    runtime: Runtime,
+) -> None:
+    # given a claimed job
+    at = THEN + timedelta(days=3)
+    repo = SqlStudyRepository(runtime.engine)
+    await queue_jobs(repo, 1, at=at)
+    job = await repo.claim(now=at, lease_until=FOREVER)
+    assert job is not None and job.study.assigned_doctor_id is None
+
+    # when its study is assigned to a doctor while the model runs, then the job completes
+    doctor_id = str(uuid.uuid4())
+    assert await repo.assign(job.study.id, doctor_id) is not None
+    settled = await repo.complete(job, RESULT, now=at)
+
+    # then the outcome names the doctor: the COMPLETED event reaches them too
+    assert settled is not None
+    assert settled.study.assigned_doctor_id == doctor_id
+    assert settled.study.audience == (job.study.patient_id, doctor_id)
