@@ -50,6 +50,7 @@ from infra.storage.local import LocalImageStore
 
 BIN = Path(sys.executable).parent
 PASSWORD = "bench password for imaging"
+KEEPALIVE_SECONDS = 2.0
 WAIT = 120.0
 
 SIGN_UP = """
@@ -120,7 +121,10 @@ class Patient:
 
 @asynccontextmanager
 async def patient(url: str) -> AsyncIterator[Patient]:
-    async with httpx.AsyncClient(base_url=url, timeout=WAIT) as http:
+    # Idle connections are dropped before the server's 5 s keep-alive timeout would close them:
+    # reusing one just as the server closes it fails the next upload with a ReadError.
+    limits = httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS)
+    async with httpx.AsyncClient(base_url=url, timeout=WAIT, limits=limits) as http:
         email = f"bench-{uuid.uuid4().hex[:10]}@example.org"
         body = (
             await http.post(
