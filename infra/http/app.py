@@ -11,11 +11,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from domain.errors import DomainError
+from domain.principal import Role
 from infra.container import Runtime
 from infra.http.graphiql import graphiql_assets_app
 from infra.http.images import image_endpoint
 from infra.http.requests import RequestContextMiddleware
-from infra.http.view import GraphQLView
+from infra.http.view import GraphQLView, bearer
 from schema.documents import Limits
 from schema.executable import executable_schema
 
@@ -32,6 +34,15 @@ def create_app(runtime: Runtime) -> Starlette:
         subgraph=settings.subgraph,
     )
     view = GraphQLView(schema, services=runtime.services, node_modules=settings.node_modules)
+
+    async def may_upload_models(authorization: str) -> bool:
+        """Model files are registered by admins; everyone else's uploads are images."""
+        try:
+            token = bearer(authorization)
+            who = await runtime.services.users.authenticate(token) if token else None
+        except DomainError:
+            return False
+        return who is not None and who.role is Role.ADMIN
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -67,6 +78,8 @@ def create_app(runtime: Runtime) -> Starlette:
                 RequestContextMiddleware,
                 max_body_bytes=settings.max_body_bytes,
                 max_upload_bytes=settings.max_upload_bytes,
+                max_model_bytes=settings.max_model_bytes,
+                may_upload_models=may_upload_models,
             )
         ],
         lifespan=lifespan,

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -54,22 +55,36 @@ async def send_error(
 MULTIPART_OVERHEAD = 64 * 1024
 
 
+# Whether the caller behind an Authorization header may send a model file (admins only).
+MayUploadModels = Callable[[str], Awaitable[bool]]
+
+
 class RequestContextMiddleware:
     """Gives every request an id (the caller's X-Request-ID when sane), puts it in the log
     records and the response, and refuses bodies over the limit with PAYLOAD_TOO_LARGE.
 
     A multipart request (a file upload) may be as large as ``max_upload_bytes`` plus room for
-    its other parts; every other body stays within ``max_body_bytes``. A declared length over
-    the limit is refused before a byte is read, and a body without one is refused as soon as
-    it passes the limit, so an oversized upload is never buffered whole.
+    its other parts; an admin's, as large as ``max_model_bytes``, since model files are larger
+    than images (``may_upload_models`` says who is an admin, asked only when a body is over the
+    image limit). Every other body stays within ``max_body_bytes``. A declared length over the
+    limit is refused before a byte is read, and a body without one is refused as soon as it
+    passes the limit, so an oversized upload is never buffered whole.
     """
 
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_upload_bytes: int | None = None,
+        max_model_bytes: int | None = None,
+        may_upload_models: MayUploadModels | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
+        self.max_model_bytes = max_model_bytes
+        self.may_upload_models = may_upload_models
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -88,6 +103,17 @@ class RequestContextMiddleware:
         finally:
             request_id_var.reset(token)
 
+    def _limits(self, headers: dict[bytes, bytes]) -> tuple[int, int | None]:
+        """The body limit, and the larger one an admin's model upload may have (or None)."""
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if content_type != b"multipart/form-data" or self.max_upload_bytes is None:
+            return self.max_body_bytes, None
+        limit = max(self.max_body_bytes, self.max_upload_bytes + MULTIPART_OVERHEAD)
+        if self.max_model_bytes is None or self.may_upload_models is None:
+            return limit, None
+        larger = self.max_model_bytes + MULTIPART_OVERHEAD
+        return limit, larger if larger > limit else None
+
     async def _http(
         self,
         scope: Scope,
@@ -96,14 +122,22 @@ class RequestContextMiddleware:
         headers: dict[bytes, bytes],
         request_id: str,
     ) -> None:
-        limit = self.max_body_bytes
-        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if content_type == b"multipart/form-data" and self.max_upload_bytes is not None:
-            limit = max(limit, self.max_upload_bytes + MULTIPART_OVERHEAD)
-        too_large = f"The request body is over {limit} bytes"
+        limit, larger = self._limits(headers)
+
+        async def over(size: int) -> bool:
+            nonlocal limit, larger
+            if size <= limit:
+                return False
+            if larger is not None and self.may_upload_models is not None:
+                authorization = headers.get(b"authorization", b"").decode("latin-1")
+                if await self.may_upload_models(authorization):
+                    limit = larger
+                larger = None
+            return size > limit
+
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await send_error(send, 413, ErrorCode.PAYLOAD_TOO_LARGE, too_large, request_id)
+        if declared is not None and declared.isdigit() and await over(int(declared)):
+            await self._too_large(send, limit, request_id)
             return
         if scope["method"] in ("POST", "PUT", "PATCH"):
             chunks: list[bytes] = []
@@ -114,8 +148,8 @@ class RequestContextMiddleware:
                     return
                 chunk = message.get("body", b"")
                 size += len(chunk)
-                if size > limit:
-                    await send_error(send, 413, ErrorCode.PAYLOAD_TOO_LARGE, too_large, request_id)
+                if await over(size):
+                    await self._too_large(send, limit, request_id)
                     return
                 chunks.append(chunk)
                 if not message.get("more_body", False):
@@ -139,3 +173,8 @@ class RequestContextMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+    @staticmethod
+    async def _too_large(send: Send, limit: int, request_id: str) -> None:
+        message = f"The request body is over {limit} bytes"
+        await send_error(send, 413, ErrorCode.PAYLOAD_TOO_LARGE, message, request_id)

@@ -10,9 +10,11 @@ import uuid
 import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
 from sqlalchemy import func, select, update
@@ -24,8 +26,12 @@ from domain.imaging.classification import ImageBytes
 from domain.modality import Modality
 from domain.principal import Role
 from domain.registry.models import InferenceRecord, Outcome
+from inference.demo_models import SKIN
+from infra.container import build_runtime
 from infra.db.registry import SqlRegistryRepository
 from infra.db.tables import inference_records, model_versions
+from infra.http.app import create_app
+from infra.http.requests import MULTIPART_OVERHEAD
 from infra.models.artifacts import LocalArtifactStore
 from schema.context import Context
 from schema.executable import executable_schema
@@ -361,6 +367,34 @@ async def test_the_database_refuses_two_active_versions_of_a_modality(
                 )
             )
         assert active == 1
+
+
+async def test_an_admin_may_send_a_model_file_larger_than_an_image(api: Api, admin: Person) -> None:
+    # given a server whose body and image limits are below the size of a model file (the skin
+    # demo model's, ~130 KB)
+    settings = replace(api.runtime.settings, max_body_bytes=32 * 1024, max_upload_bytes=16 * 1024)
+    runtime = build_runtime(settings)
+    content = SKIN.build()
+    assert len(content) > settings.max_upload_bytes + MULTIPART_OVERHEAD > settings.max_body_bytes
+    try:
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            server = Api(client, runtime)
+            model_id = await new_model(server, admin)
+            variables = {"model": model_id, "version": "1.0.0", "use": "Tests only"}
+
+            # when a patient sends that many bytes, they are refused at the door
+            patient = await make_person(server)
+            refused = await upload(server, patient.token, variables, content)
+            assert refused["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+
+            # when an admin registers the model file, it is read, checked and stored
+            body = await upload(server, admin.token, variables, content)
+            assert "errors" not in body, body
+            registered = body["data"]["registerModelVersion"]
+            assert registered["sha256"] == hashlib.sha256(content).hexdigest()
+    finally:
+        await runtime.close()
 
 
 async def upload_bone(api: Api, admin: Person, model_id: str, version: str) -> dict[str, Any]:
