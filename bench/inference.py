@@ -10,6 +10,10 @@
     .venv/bin/python bench/inference.py                   # all of it, ~1.5 min on 2 cores
     .venv/bin/python bench/inference.py --duration 1 --concurrency 1 32 --models demo
     .venv/bin/python bench/inference.py --threads 0       # ONNX Runtime's default threads
+    .venv/bin/python bench/inference.py --models demo --concurrency 1 32 --delay-ms 0 --rounds 3
+
+With ``--rounds N`` each (off, on) pair is measured N times, alternating, and the table shows
+the median images/s with the range, and the median of the N gains.
 
 Figures of the last run are in bench/inference.md.
 """
@@ -160,6 +164,18 @@ async def engine_point(
     )
 
 
+def row(points: list[Point], gain: float, spread: bool) -> str:
+    """One table row: the median point's figures (all of them when there is one round)."""
+    ordered = sorted(points, key=lambda point: point.throughput)
+    middle = ordered[len(ordered) // 2]
+    throughput = statistics.median(point.throughput for point in points)
+    span = f" {ordered[0].throughput:.0f}-{ordered[-1].throughput:.0f} |" if spread else ""
+    return (
+        f"| {middle.model} | {middle.concurrency} | {middle.mode} | {throughput:.0f} |{span} "
+        f"{middle.p50_ms:.2f} | {middle.p99_ms:.2f} | {middle.mean_batch:.1f} | {gain:.2f}x |"
+    )
+
+
 def machine() -> str:
     cpu = platform.processor() or "?"
     try:
@@ -192,6 +208,9 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-batch", type=int, default=16)
     parser.add_argument("--delay-ms", type=float, default=2.0)
     parser.add_argument("--repeat", type=int, default=50, help="repetitions for (a)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure each (off, on) pair this many times"
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.ERROR)  # not the CUDA -> CPU warning once per load
@@ -216,22 +235,23 @@ async def main(argv: Sequence[str] | None = None) -> None:
     on = BatchSettings(max_batch_size=args.max_batch, max_delay_ms=args.delay_ms, queue_size=1024)
     off = BatchSettings(max_batch_size=1, max_delay_ms=0.0, queue_size=1024)
     print("\n(c) engine alone, preprocessed tensors")
+    spread = args.rounds > 1
     header = "| model | concurrency | batching | images/s | p50 ms | p99 ms | mean batch | gain |"
-    print(header)
-    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    print(header.replace("images/s |", "images/s | range |") if spread else header)
+    print("|---|---:|---|---:|---:|---:|---:|---:|" + ("---:|" if spread else ""))
     for key in args.models:
         demo = models[key]
         for concurrency in args.concurrency:
-            plain = await engine_point(demo, "off", off, args.threads, concurrency, args.duration)
-            batched = await engine_point(demo, "on", on, args.threads, concurrency, args.duration)
-            for point in (plain, batched):
-                gain = batched.throughput / plain.throughput if point is batched else 1.0
-                print(
-                    f"| {point.model} | {point.concurrency} | {point.mode} | "
-                    f"{point.throughput:.0f} | {point.p50_ms:.2f} | {point.p99_ms:.2f} | "
-                    f"{point.mean_batch:.1f} | {gain:.2f}x |",
-                    flush=True,
-                )
+            rounds: list[tuple[Point, Point]] = []
+            point_args = (args.threads, concurrency, args.duration)
+            for _ in range(args.rounds):
+                plain = await engine_point(demo, "off", off, *point_args)
+                batched = await engine_point(demo, "on", on, *point_args)
+                rounds.append((plain, batched))
+            gain = statistics.median(b.throughput / p.throughput for p, b in rounds)
+            for index in (0, 1):
+                points = [pair[index] for pair in rounds]
+                print(row(points, gain if index else 1.0, spread), flush=True)
     print(f"\nload average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
