@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -299,16 +300,21 @@ def machine() -> str:
 
 async def run(url: str, args: argparse.Namespace) -> None:
     images = jpegs(args.count + args.warmup + 64)
+    # The raw cost is measured just before and just after (b), and averaged: this machine's
+    # speed drifts by a third from minute to minute, and (b) is judged against it.
+    raw_around = [raw_cost(threads=1, repeat=30)]
     b = await latency(url, images, args.count, args.warmup)
+    raw_around.append(raw_cost(threads=1, repeat=30))
+    raw = {key: statistics.mean(r[key] for r in raw_around) for key in raw_around[0]}
     d = await throughput(url, images, args.clients, args.duration)
-    raw = raw_cost(threads=1, repeat=30)
     put = storage_put_ms(images[0], 30)
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S %Z')} on {machine()}")
     print(f"server: {url}")
     print(
         f"raw cost (in this process): decode {raw['decode_ms']:.2f} + preprocess "
         f"{raw['preprocess_ms']:.2f} + run {raw['run_ms']:.2f}; in a row {raw['total_ms']:.2f} ms"
-        f" (CPU provider: {bool(raw['provider_is_cpu'])})"
+        f" (CPU provider: {bool(raw['provider_is_cpu'])}; before (b) "
+        f"{raw_around[0]['total_ms']:.2f}, after {raw_around[1]['total_ms']:.2f})"
     )
     print(f"storage put alone (local store, fsync): {put:.2f} ms; JPEG {len(images[0])} bytes")
     print(

@@ -108,10 +108,11 @@ class ImagingService:
         except BaseException:
             await self._forget_image(facts.sha256)
             raise
-        await self._log(who, "study.upload", study.id)
         await self.publish(diagnosis, study.audience)
+        # The worker starts now; the audit entry is written while it claims the job.
         for listener in self.queued_listeners:
             listener()
+        await self._log(who, "study.upload", study.id)
         return study
 
     async def assign_study(
