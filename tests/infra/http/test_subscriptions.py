@@ -12,7 +12,7 @@ import asyncio
 import json
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -30,6 +30,8 @@ from tests.conftest import (
     PASSWORD,
     GraphQLClient,
     LiveServer,
+    create_postgres_database,
+    drop_postgres_database,
     server_env,
     start_server,
     stop_server,
@@ -73,16 +75,26 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """``caregraph serve`` for the backend under test, with a data directory of its own."""
+async def served(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Served]:
+    """``caregraph serve`` for the backend under test, with a data directory and (PostgreSQL)
+    a database of its own: model versions other tests made ACTIVE in the shared database have
+    their files in another data directory, and this server would never warm them up."""
     data_dir = tmp_path_factory.mktemp("subscriptions")
     own = replace(settings, data_dir=data_dir, redis_prefix=f"caregraph-ws-{uuid.uuid4().hex[:8]}")
+    if settings.database_url:
+        own = replace(own, database_url=await create_postgres_database())
     env = server_env(own)
-    server = start_server(env, data_dir / "server.log")
     try:
-        yield Served(server, env)
+        server = start_server(env, data_dir / "server.log")
+        try:
+            yield Served(server, env)
+        finally:
+            stop_server(server)
     finally:
-        stop_server(server)
+        if settings.database_url:
+            await drop_postgres_database(own.database_url)
 
 
 @pytest.fixture(scope="module")
