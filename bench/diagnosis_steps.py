@@ -22,7 +22,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -39,18 +38,6 @@ from infra.models.demo import register_demo_models
 from infra.settings import Settings
 
 SKIPPED = 5
-METHODS = {
-    "upload_study": "upload_study",
-    "run_next (all)": "run_next",
-    "· claim": "claim",
-    "· routing": "routing",
-    "· image read": "read",
-    "· engine": "classify",
-    "· record": "add_record",
-    "· complete": "complete",
-    "· publish": "publish",
-}
-ORDER = list(METHODS)
 
 
 def timed(times: dict[str, list[float]], label: str, target: Any, name: str) -> None:
@@ -96,11 +83,21 @@ async def measure(count: int) -> dict[str, list[float]]:
             runner = DiagnosisRunner(
                 queue=queue, images=runtime.images, classifier=registry, imaging=imaging
             )
-            times: dict[str, list[float]] = defaultdict(list)
-            targets = (imaging, runner, queue, registry._repo, runtime.images, registry._engine)
-            targets += (registry._repo, queue, imaging)
-            for label, target in zip(ORDER, targets, strict=True):
-                timed(times, label, target, METHODS[label])
+            steps = (
+                ("upload_study", imaging, "upload_study"),
+                ("run_next (all)", runner, "run_next"),
+                ("· claim", queue, "claim"),
+                ("· routing", registry._repo, "routing"),
+                ("· image read", runtime.images, "read"),
+                ("· engine", registry._engine, "classify"),
+                ("· record", registry._repo, "add_record"),
+                ("· complete", queue, "complete"),
+                ("· publish", imaging, "publish"),
+            )
+            # In the order of the steps, whichever is called first.
+            times: dict[str, list[float]] = {label: [] for label, _, _ in steps}
+            for label, target, name in steps:
+                timed(times, label, target, name)
             for data in jpegs(count):
                 await imaging.upload_study(patient, data=data, modality=Modality.SKIN)
                 assert await runner.run_next()
@@ -118,15 +115,16 @@ def main() -> None:
     times = asyncio.run(measure(args.n))
     runs = args.n - SKIPPED
     print(f"{'step':<18} {'calls/run':>9} {'median ms':>10} {'ms per run':>11}")
-    for label, values in sorted(times.items(), key=lambda item: ORDER.index(item[0])):
+    for label, values in times.items():
+        if not values:
+            print(f"{label:<18} {0:>9}  (not called)")
+            continue
         calls = len(values) // args.n
         counted = values[SKIPPED * calls :]
         print(
             f"{label:<18} {calls:>9} {statistics.median(counted):>10.2f}"
             f" {sum(counted) / runs:>11.2f}"
         )
-    if "· image read" not in times:
-        print("· image read       0 calls: the worker classified the upload's own decode")
 
 
 if __name__ == "__main__":

@@ -39,9 +39,9 @@ class RecentImages:
         size = decoded_bytes(image)
         if size > self.capacity_bytes:
             return
-        self._forget(image.sha256)
+        self.take(image.sha256)
         while self._images and self._held + size > self.capacity_bytes:
-            self._forget(next(iter(self._images)))
+            self.take(next(iter(self._images)))
         self._images[image.sha256] = image
         self._held += size
 
@@ -51,6 +51,3 @@ class RecentImages:
         if image is not None:
             self._held -= decoded_bytes(image)
         return image
-
-    def _forget(self, sha256: str) -> None:
-        self.take(sha256)
