@@ -47,6 +47,7 @@ from websockets.typing import Subprotocol
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.inference import median_ms, raw_cost
+from infra.storage.files import write_once
 from infra.storage.local import LocalImageStore
 
 BIN = Path(sys.executable).parent
@@ -243,7 +244,7 @@ def storage_put_ms(data: bytes, repeat: int) -> float:
         def put() -> None:
             unique = data + secrets.token_bytes(8)
             # The store's own blocking write (``put`` runs it in a thread).
-            store._put(store.path(hashlib.sha256(unique).hexdigest()), unique)
+            write_once(store.path(hashlib.sha256(unique).hexdigest()), unique)
 
         return median_ms(put, repeat)
 

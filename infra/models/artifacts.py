@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import re
-import tempfile
 from pathlib import Path
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+from infra.storage.files import checked_key, write_once
 
 
 class LocalArtifactStore:
@@ -21,13 +18,12 @@ class LocalArtifactStore:
         self.root = root
 
     def path(self, sha256: str) -> Path:
-        if not _SHA256.match(sha256):
-            raise ValueError(f"not a SHA-256 digest: {sha256!r}")
+        checked_key(sha256)
         return self.root / sha256[:2] / f"{sha256}.onnx"
 
     async def put(self, data: bytes) -> str:
         sha256 = hashlib.sha256(data).hexdigest()
-        await asyncio.to_thread(self._write, self.path(sha256), data)
+        await asyncio.to_thread(write_once, self.path(sha256), data)
         return sha256
 
     async def delete(self, sha256: str) -> None:
@@ -41,19 +37,3 @@ class LocalArtifactStore:
         if not self.root.is_dir():
             return []
         return sorted(self.root.glob("*/*.onnx"))
-
-    @staticmethod
-    def _write(target: Path, data: bytes) -> None:
-        if target.is_file():
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incoming-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise

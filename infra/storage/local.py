@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import secrets
 from pathlib import Path
 
 from domain.errors import not_found
-
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def checked_key(key: str) -> str:
-    """Keys are SHA-256 hex digests: nothing else reaches a path."""
-    if not SHA256.match(key):
-        raise ValueError(f"not a SHA-256 key: {key!r}")
-    return key
+from infra.storage.files import checked_key, write_once
 
 
 class LocalImageStore:
@@ -32,7 +21,7 @@ class LocalImageStore:
         return self.root / key[:2] / key[2:4] / key
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(self._put, self.path(key), data)
+        await asyncio.to_thread(write_once, self.path(key), data)
 
     async def read(self, key: str) -> bytes:
         try:
@@ -42,19 +31,3 @@ class LocalImageStore:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.path(key).unlink, missing_ok=True)
-
-    @staticmethod
-    def _put(path: Path, data: bytes) -> None:
-        if path.exists():
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.parent / f".{path.name}.{secrets.token_hex(8)}"
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(draft, path)
-        finally:
-            draft.unlink(missing_ok=True)

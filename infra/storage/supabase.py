@@ -18,7 +18,7 @@ from storage3.exceptions import StorageApiError
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 from domain.errors import DomainError, ErrorCode, not_found
-from infra.storage.local import checked_key
+from infra.storage.files import checked_key
 
 SIGNED_READ_SECONDS = 60
 

@@ -40,7 +40,7 @@ async def test_a_failed_write_leaves_no_file(
     def broken_fsync(fd: int) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("infra.models.artifacts.os.fsync", broken_fsync)
+    monkeypatch.setattr("infra.storage.files.os.fsync", broken_fsync)
     with pytest.raises(OSError):
         await store.put(b"half a model")
     assert [p for p in (tmp_path / "models").rglob("*") if p.is_file()] == []
