@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
 
-from domain.audit import AuditEvent, AuditLog
+from domain.audit import AuditLog, audit_events
 from domain.clock import Clock, utc_now
 from domain.errors import DomainError, ErrorCode, bad_input, forbidden, not_found
 from domain.imaging import events
@@ -392,18 +392,6 @@ class ImagingService:
         record_type: str = "ImagingStudy",
         detail: dict[str, str] | None = None,
     ) -> None:
-        now = self._clock()
         await self._audit.record(
-            *(
-                AuditEvent(
-                    actor_id=who.user_id,
-                    action=action,
-                    record_type=record_type,
-                    record_id=record_id,
-                    request_id=who.request_id,
-                    at=now,
-                    detail=detail or {},
-                )
-                for record_id in record_ids
-            )
+            *audit_events(who, action, record_type, record_ids, at=self._clock(), detail=detail)
         )

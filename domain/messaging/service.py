@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import datetime
 
-from domain.audit import AuditEvent, AuditLog
+from domain.audit import AuditLog, audit_events
 from domain.clock import Clock, utc_now
 from domain.errors import DomainError, ErrorCode, bad_input, forbidden, not_found
 from domain.messaging import events
@@ -269,13 +269,5 @@ class MessagingService:
     async def _log(
         self, who: Principal, action: str, record_id: str, *, record_type: str = "Conversation"
     ) -> None:
-        await self._audit.record(
-            AuditEvent(
-                actor_id=who.user_id,
-                action=action,
-                record_type=record_type,
-                record_id=record_id,
-                request_id=who.request_id,
-                at=self._clock(),
-            )
-        )
+        events = audit_events(who, action, record_type, [record_id], at=self._clock())
+        await self._audit.record(*events)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from domain.audit import AuditEvent, AuditLog
+from domain.audit import AuditLog, audit_events
 from domain.clock import Clock, utc_now
 from domain.errors import DomainError, ErrorCode, bad_input, not_found, unauthenticated
 from domain.imaging.classification import Classification, ClassProbability, ImageSource
@@ -517,15 +517,7 @@ class RegistryService:
         self, who: Principal, action: str, record_type: str, record_id: str, **detail: str
     ) -> None:
         await self._audit.record(
-            AuditEvent(
-                actor_id=who.user_id or None,
-                action=action,
-                record_type=record_type,
-                record_id=record_id,
-                request_id=who.request_id,
-                at=self._clock(),
-                detail=detail,
-            )
+            *audit_events(who, action, record_type, [record_id], at=self._clock(), detail=detail)
         )
 
 

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime, timedelta
 
-from domain.audit import AuditEvent, AuditLog
+from domain.audit import AuditLog, audit_events
 from domain.clock import Clock, utc_now
 from domain.errors import DomainError, ErrorCode, bad_input, forbidden, not_found
 from domain.principal import Principal, Role, require, require_role
@@ -336,20 +336,8 @@ class SchedulingService:
     ) -> None:
         if not record_ids:
             return
-        at = self._clock()
-        await self._audit.record(
-            *(
-                AuditEvent(
-                    actor_id=who.user_id,
-                    action=action,
-                    record_type=record_type,
-                    record_id=record_id,
-                    request_id=who.request_id,
-                    at=at,
-                )
-                for record_id in record_ids
-            )
-        )
+        events = audit_events(who, action, record_type, record_ids, at=self._clock())
+        await self._audit.record(*events)
 
 
 def _reason(value: str | None, *, field: str) -> str | None:
