@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorCode(StrEnum):
@@ -19,13 +21,25 @@ class ErrorCode(StrEnum):
 
 
 class DomainError(Exception):
-    """A rule said no. The message is safe to show to the caller."""
+    """A rule said no. The message is safe to show to the caller.
 
-    def __init__(self, code: ErrorCode, message: str, *, field: str | None = None) -> None:
+    ``extensions`` are more facts a client acts on, shown beside ``code`` (``reason`` of an
+    authentication failure, ``retryAfter`` of a rate limit, ``cost`` and ``maxCost``).
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        field: str | None = None,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
+        self.extensions = dict(extensions or {})
 
 
 def not_found(what: str) -> DomainError:

@@ -32,7 +32,7 @@ def apply_error_policy(errors: list[GraphQLError], request_id: str) -> None:
         while isinstance(original, GraphQLError) and original.original_error is not None:
             original = original.original_error
         if isinstance(original, DomainError):
-            extensions: dict[str, Any] = {"code": original.code.value}
+            extensions: dict[str, Any] = {**original.extensions, "code": original.code.value}
             if original.field:
                 extensions["field"] = original.field
             error.extensions = extensions
